@@ -1,0 +1,37 @@
+/**
+ * The Backend interface: the kernels an op may call, over typed arrays and explicit parameter objects.
+ * A backend knows nothing of tensors or autograd. Its signatures are those of the reference CPU kernels.
+ */
+import type { unary, binary, where } from '../../kernels/cpu/elementwise.ts';
+import type { reduce, argmax } from '../../kernels/cpu/reduce.ts';
+import type { stridedCopy } from '../../kernels/cpu/copy.ts';
+import type { indexSelect, indexAdd, gather, scatterAdd } from '../../kernels/cpu/gather.ts';
+import type { gemm } from '../../kernels/cpu/gemm.ts';
+import type { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from '../../kernels/cpu/conv2d.ts';
+import type {
+  maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
+} from '../../kernels/cpu/pool.ts';
+
+export interface Backend {
+  readonly name: string;
+  unary: typeof unary;
+  binary: typeof binary;
+  where: typeof where;
+  reduce: typeof reduce;
+  argmax: typeof argmax;
+  stridedCopy: typeof stridedCopy;
+  indexSelect: typeof indexSelect;
+  indexAdd: typeof indexAdd;
+  gather: typeof gather;
+  scatterAdd: typeof scatterAdd;
+  gemm: typeof gemm;
+  conv2d: typeof conv2d;
+  conv2dBackwardInput: typeof conv2dBackwardInput;
+  conv2dBackwardWeight: typeof conv2dBackwardWeight;
+  maxPool2d: typeof maxPool2d;
+  maxPool2dBackward: typeof maxPool2dBackward;
+  avgPool2d: typeof avgPool2d;
+  avgPool2dBackward: typeof avgPool2dBackward;
+  adaptiveAvgPool2d: typeof adaptiveAvgPool2d;
+  adaptiveAvgPool2dBackward: typeof adaptiveAvgPool2dBackward;
+}

@@ -1,0 +1,144 @@
+/**
+ * Convolutions. Three recorded ops close over each other under differentiation:
+ *   y  = conv(x, w)                 dx = convInputGrad(g, w)      dw = convWeightGrad(x, g)
+ *   z  = convInputGrad(dy, w)       d(dy) = conv(gz, w)           dw = convWeightGrad(gz, dy)
+ *   v  = convWeightGrad(x, dy)      dx = convInputGrad(dy, gv)    d(dy) = conv(x, gv)
+ * convInputGrad is exactly the transposed convolution, so convTranspose2d is that op with the roles of
+ * input and output exchanged (PyTorch's ConvTranspose weight layout (Cin, Cout/groups, kH, kW) is the
+ * layout the mirrored conv expects). Biases are a broadcast add.
+ */
+import type { Tensor } from '../tensor/tensor.ts';
+import type { FloatDType } from '../tensor/dtype.ts';
+import { shapeStr } from '../tensor/shape.ts';
+import { defineOp } from '../autograd/define.ts';
+import { backend } from '../backend/registry.ts';
+import type { Conv2dParams } from '../../kernels/cpu/conv2d.ts';
+import { emptyFloat, floatData, requireFloat, requireNdim } from './util.ts';
+import { add } from './elementwise.ts';
+import { reshape } from './movement.ts';
+
+export type Pair = number | readonly [number, number];
+
+export interface Conv2dOptions { stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number }
+export interface ConvTranspose2dOptions extends Conv2dOptions { outputPadding?: Pair }
+
+export function pair(op: string, name: string, v: Pair, min: number): [number, number] {
+  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  if (!p.every((x) => Number.isInteger(x) && x >= min)) {
+    throw new Error(`${op}: ${name} must be ${min === 0 ? 'non-negative' : 'positive'} integers, got ${JSON.stringify(v)}`);
+  }
+  return p;
+}
+
+type ConvFn = (inputs: [Tensor, Tensor], p: Conv2dParams) => Tensor;
+
+const convOp: ConvFn = defineOp<[Tensor, Tensor], Conv2dParams>('conv2d', {
+  forward: ([x, w], p) => {
+    const { t, data } = emptyFloat([p.N, p.K, p.OH, p.OW], x.dtype as FloatDType);
+    backend().conv2d(floatData(x), floatData(w), data, p);
+    return t;
+  },
+  backward: (g, { inputs: [x, w], attrs: p }) => [
+    x.requiresGrad ? convInputGradOp([g, w], p) : null,
+    w.requiresGrad ? convWeightGradOp([x, g], p) : null,
+  ],
+});
+
+/** The adjoint of conv in x: dy (N,K,OH,OW), w → dx (N,C,H,W). */
+const convInputGradOp: ConvFn = defineOp<[Tensor, Tensor], Conv2dParams>('conv2dInputGrad', {
+  forward: ([dy, w], p) => {
+    const { t, data } = emptyFloat([p.N, p.C, p.H, p.W], dy.dtype as FloatDType);
+    backend().conv2dBackwardInput(floatData(dy), floatData(w), data, p);
+    return t;
+  },
+  backward: (g, { inputs: [dy, w], attrs: p }) => [
+    dy.requiresGrad ? convOp([g, w], p) : null,
+    w.requiresGrad ? convWeightGradOp([g, dy], p) : null,
+  ],
+});
+
+/** The adjoint of conv in w: x, dy → dw (K, C/groups, R, S). */
+const convWeightGradOp: ConvFn = defineOp<[Tensor, Tensor], Conv2dParams>('conv2dWeightGrad', {
+  forward: ([x, dy], p) => {
+    const { t, data } = emptyFloat([p.K, p.C / p.groups, p.R, p.S], x.dtype as FloatDType);
+    backend().conv2dBackwardWeight(floatData(x), floatData(dy), data, p);
+    return t;
+  },
+  backward: (g, { inputs: [x, dy], attrs: p }) => [
+    x.requiresGrad ? convInputGradOp([dy, g], p) : null,
+    dy.requiresGrad ? convOp([x, g], p) : null,
+  ],
+});
+
+function checkConvArgs(op: string, x: Tensor, w: Tensor, b: Tensor | undefined, groups: number): void {
+  requireFloat(op, 'input', x);
+  requireFloat(op, 'weight', w);
+  requireNdim(op, 'input', x, 4);
+  requireNdim(op, 'weight', w, 4);
+  if (x.dtype !== w.dtype) throw new Error(`${op}: input is ${x.dtype} but weight is ${w.dtype}`);
+  if (!Number.isInteger(groups) || groups < 1) throw new Error(`${op}: groups must be a positive integer, got ${groups}`);
+  if (b) {
+    requireFloat(op, 'bias', b);
+    if (b.dtype !== x.dtype) throw new Error(`${op}: bias is ${b.dtype} but input is ${x.dtype}`);
+  }
+}
+
+function addBias(op: string, y: Tensor, b: Tensor | undefined): Tensor {
+  if (!b) return y;
+  if (b.ndim !== 1 || b.shape[0] !== y.shape[1]) {
+    throw new Error(`${op}: bias of shape ${shapeStr(b.shape)} does not match ${y.shape[1]} output channels`);
+  }
+  return add(y, reshape(b, [1, y.shape[1], 1, 1]));
+}
+
+/** F.conv2d: x (N,C,H,W), w (K, C/groups, R, S), b (K) → (N, K, OH, OW). */
+export function conv2d(x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor {
+  const groups = options.groups ?? 1;
+  checkConvArgs('conv2d', x, w, b, groups);
+  const [strideH, strideW] = pair('conv2d', 'stride', options.stride ?? 1, 1);
+  const [padH, padW] = pair('conv2d', 'padding', options.padding ?? 0, 0);
+  const [dilationH, dilationW] = pair('conv2d', 'dilation', options.dilation ?? 1, 1);
+  const [N, C, H, W] = x.shape;
+  const [K, Cg, R, S] = w.shape;
+  if (C % groups !== 0 || K % groups !== 0) {
+    throw new Error(`conv2d: groups=${groups} must divide both input channels (${C}, input ${shapeStr(x.shape)}) and output channels (${K}, weight ${shapeStr(w.shape)})`);
+  }
+  if (Cg * groups !== C) {
+    throw new Error(`conv2d: weight ${shapeStr(w.shape)} expects ${Cg * groups} input channels with groups=${groups}, but input ${shapeStr(x.shape)} has ${C}`);
+  }
+  const OH = Math.floor((H + 2 * padH - dilationH * (R - 1) - 1) / strideH) + 1;
+  const OW = Math.floor((W + 2 * padW - dilationW * (S - 1) - 1) / strideW) + 1;
+  if (OH < 1 || OW < 1) {
+    throw new Error(`conv2d: kernel ${R}x${S} (dilation ${dilationH},${dilationW}) is larger than the padded input ${shapeStr(x.shape)} with padding ${padH},${padW}`);
+  }
+  const p: Conv2dParams = { N, C, H, W, K, R, S, OH, OW, strideH, strideW, padH, padW, dilationH, dilationW, groups };
+  return addBias('conv2d', convOp([x, w], p), b);
+}
+
+/**
+ * F.convTranspose2d: x (N, Cin, H, W), w (Cin, Cout/groups, R, S), b (Cout) → (N, Cout, OH, OW) with
+ * OH = (H−1)·stride − 2·padding + dilation·(R−1) + outputPadding + 1.
+ */
+export function convTranspose2d(x: Tensor, w: Tensor, b?: Tensor, options: ConvTranspose2dOptions = {}): Tensor {
+  const groups = options.groups ?? 1;
+  checkConvArgs('convTranspose2d', x, w, b, groups);
+  const [strideH, strideW] = pair('convTranspose2d', 'stride', options.stride ?? 1, 1);
+  const [padH, padW] = pair('convTranspose2d', 'padding', options.padding ?? 0, 0);
+  const [dilationH, dilationW] = pair('convTranspose2d', 'dilation', options.dilation ?? 1, 1);
+  const [opH, opW] = pair('convTranspose2d', 'outputPadding', options.outputPadding ?? 0, 0);
+  if (opH >= Math.max(strideH, dilationH) || opW >= Math.max(strideW, dilationW)) {
+    throw new Error(`convTranspose2d: outputPadding (${opH},${opW}) must be smaller than stride or dilation`);
+  }
+  const [N, Cin, H, W] = x.shape;
+  const [Kw, Coutg, R, S] = w.shape;
+  if (Kw !== Cin) throw new Error(`convTranspose2d: weight ${shapeStr(w.shape)} expects ${Kw} input channels but input ${shapeStr(x.shape)} has ${Cin}`);
+  if (Cin % groups !== 0) throw new Error(`convTranspose2d: groups=${groups} must divide the input channels (${Cin}, input ${shapeStr(x.shape)})`);
+  const OH = (H - 1) * strideH - 2 * padH + dilationH * (R - 1) + opH + 1;
+  const OW = (W - 1) * strideW - 2 * padW + dilationW * (S - 1) + opW + 1;
+  if (OH < 1 || OW < 1) throw new Error(`convTranspose2d: padding ${padH},${padW} leaves no output for input ${shapeStr(x.shape)}`);
+  // the mirrored conv maps (N, Cout, OH, OW) → (N, Cin, H, W)
+  const p: Conv2dParams = {
+    N, C: Coutg * groups, H: OH, W: OW, K: Cin, R, S, OH: H, OW: W, strideH, strideW, padH, padW, dilationH, dilationW, groups,
+  };
+  return addBias('convTranspose2d', convInputGradOp([x, w], p), b);
+}

@@ -1,0 +1,57 @@
+/**
+ * Small helpers shared by the op files: argument checks that produce errors naming the op, the argument and
+ * its shape, and the allocation of result tensors.
+ */
+import { Tensor } from '../tensor/tensor.ts';
+import type { DType, FloatArray, FloatDType } from '../tensor/dtype.ts';
+import { allocate, isFloat } from '../tensor/dtype.ts';
+import { shapeStr, sizeOf } from '../tensor/shape.ts';
+
+export function floatData(t: Tensor): FloatArray {
+  return t.data as FloatArray;
+}
+
+export function requireFloat(op: string, arg: string, t: Tensor): void {
+  if (!isFloat(t.dtype)) {
+    throw new Error(`${op}: ${arg} must be a float tensor, got ${t.dtype} of shape ${shapeStr(t.shape)}`);
+  }
+}
+
+export function requireNdim(op: string, arg: string, t: Tensor, ndim: number): void {
+  if (t.ndim !== ndim) {
+    throw new Error(`${op}: ${arg} must have ${ndim} dims, got shape ${shapeStr(t.shape)}`);
+  }
+}
+
+export function requireTensor(op: string, arg: string, t: unknown): asserts t is Tensor {
+  if (!(t instanceof Tensor)) throw new Error(`${op}: ${arg} must be a Tensor, got ${typeof t}`);
+}
+
+export function emptyTensor(shape: readonly number[], dtype: DType): Tensor {
+  return new Tensor(allocate(dtype, sizeOf(shape)), shape, dtype);
+}
+
+export function emptyFloat(shape: readonly number[], dtype: FloatDType): { t: Tensor; data: FloatArray } {
+  const t = emptyTensor(shape, dtype);
+  return { t, data: t.data as FloatArray };
+}
+
+/** A number becomes a 0-d tensor of the given float dtype. */
+export function scalarTensor(value: number, dtype: FloatDType): Tensor {
+  const t = emptyTensor([], dtype);
+  (t.data as FloatArray)[0] = value;
+  return t;
+}
+
+/** Index tensors (int32/int64, or float holding integers) as an Int32Array, range-checked against `bound`. */
+export function indexData(op: string, arg: string, t: Tensor, bound: number): Int32Array {
+  if (isFloat(t.dtype)) throw new Error(`${op}: ${arg} must be an integer tensor, got ${t.dtype} of shape ${shapeStr(t.shape)}`);
+  const out = new Int32Array(t.size);
+  for (let i = 0; i < out.length; i++) {
+    let v = Number(t.data[i]);
+    if (v < 0) v += bound;
+    if (!(v >= 0 && v < bound)) throw new Error(`${op}: ${arg} holds ${Number(t.data[i])}, out of range for a dim of size ${bound}`);
+    out[i] = v;
+  }
+  return out;
+}
