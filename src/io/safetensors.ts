@@ -220,13 +220,21 @@ function checkCoverage(entries: Entry[], bufferLen: number): void {
   }
 }
 
+/**
+ * A fresh copy of the bytes. Uint8Array.prototype.slice copies even when `src` is a Node Buffer, whose own
+ * slice() returns a view of shared (often pooled) memory.
+ */
+function copyBytes(src: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(src);
+}
+
 /** Copies `src` (the tensor's bytes, any alignment) into a fresh array of the tensor's DType. */
 function decode(e: Entry, src: Uint8Array): RawTensor {
   const { dtype, size } = READ[e.file];
   const count = src.length / size;
   const shape = e.shape;
   switch (e.file) {
-    case 'U8': return { dtype, shape, data: src.slice() };
+    case 'U8': return { dtype, shape, data: copyBytes(src) };
     case 'BOOL': {
       const out = new Uint8Array(count);
       for (let i = 0; i < count; i++) out[i] = src[i] !== 0 ? 1 : 0;
@@ -242,7 +250,7 @@ function decode(e: Entry, src: Uint8Array): RawTensor {
   }
   // Multi-byte types: a copy starts at offset 0 of its own buffer, so it is aligned for any typed array.
   if (HOST_IS_LITTLE_ENDIAN) {
-    const buf = src.slice().buffer;
+    const buf = copyBytes(src).buffer;
     switch (e.file) {
       case 'F64': return { dtype, shape, data: new Float64Array(buf) };
       case 'F32': return { dtype, shape, data: new Float32Array(buf) };
