@@ -4,6 +4,7 @@
  * Where torch is missing the PyTorch column says so; nothing here is a test.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { benchKernels, type Row } from './kernels.ts';
 
@@ -17,10 +18,24 @@ function pythonWithTorch(): string | null {
   return null;
 }
 
-function torchReference(): { rows: Record<string, RefRow>; note: string } {
+/**
+ * PyTorch at its best here: OpenBLAS (libopenblas0-pthread) instead of the generic BLAS Debian's torch links by
+ * default, OPENBLAS_CORETYPE/L2_SIZE unset (they pin an older kernel), and malloc thresholds raised so large
+ * tensors do not page-fault on every allocation.
+ */
+function torchEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: '1000000000', MALLOC_TRIM_THRESHOLD_: '1000000000' };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const openblas = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
+  if (existsSync(openblas)) env.LD_LIBRARY_PATH = [openblas, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+  return env;
+}
+
+function torchReference(threads: number): { rows: Record<string, RefRow>; note: string } {
   const py = pythonWithTorch();
   if (!py) return { rows: {}, note: 'PyTorch not found (apt-get install -y python3-torch): reference skipped' };
-  const res = spawnSync(py, ['bench/ref/torch_ops.py'], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const res = spawnSync(py, ['bench/ref/torch_ops.py', '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 20, env: torchEnv() });
   if (res.status !== 0) return { rows: {}, note: `bench/ref/torch_ops.py failed: ${res.stderr.trim().split('\n').pop()}` };
   const lines = res.stdout.trim().split('\n');
   const parsed = JSON.parse(lines[lines.length - 1]) as Record<string, RefRow> & { _info?: string };
@@ -33,15 +48,10 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-function printTable(rows: Row[], ref: Record<string, RefRow>): void {
-  const header = ['op', 'shape', 'sparkts GFLOP/s', 'ms', 'PyTorch GFLOP/s', 'ms', 'sparkts / PyTorch'];
-  const body = rows.map((r) => {
-    const t = ref[r.name];
-    return [
-      r.name, r.shape, r.gflops.toFixed(2), r.ms.toFixed(1),
-      t ? t.gflops.toFixed(2) : '–', t ? t.ms.toFixed(1) : '–', t ? `${(r.gflops / t.gflops).toFixed(3)}x` : '–',
-    ];
-  });
+function printTable(rows: Row[], ref1: Record<string, RefRow>, ref2: Record<string, RefRow>): void {
+  const header = ['op', 'shape', 'sparkts GFLOP/s (1 thread)', 'PyTorch 1 thread', 'ratio', 'PyTorch 2 threads', 'ratio'];
+  const cell = (r: Row, t: RefRow | undefined) => (t ? [t.gflops.toFixed(2), `${(r.gflops / t.gflops).toFixed(3)}x`] : ['–', '–']);
+  const body = rows.map((r) => [r.name, r.shape, `${r.gflops.toFixed(2)} (${r.ms.toFixed(1)} ms)`, ...cell(r, ref1[r.name]), ...cell(r, ref2[r.name])]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => pad(c, widths[i])).join(' | ')} |`;
   console.log(line(header));
@@ -52,9 +62,11 @@ function printTable(rows: Row[], ref: Record<string, RefRow>): void {
 async function main(): Promise<void> {
   console.log(`sparkts bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}`);
   const rows = await benchKernels();
-  const ref = torchReference();
-  if (ref.note) console.log(ref.note);
-  printTable(rows, ref.rows);
+  const ref1 = torchReference(1);
+  const ref2 = torchReference(2);
+  for (const note of new Set([ref1.note, ref2.note])) if (note) console.log(note);
+  console.log('ratio = sparkts GFLOP/s ÷ PyTorch GFLOP/s (higher is better for sparkts)');
+  printTable(rows, ref1.rows, ref2.rows);
 }
 
 await main();

@@ -327,9 +327,10 @@ function readExtent(outSize: number, stride: number, kernel: number, dilation: n
   return Math.max(0, (outSize - 1) * stride + (kernel - 1) * dilation + 1);
 }
 
-/** The sizes of the zero-bordered plane and output rows for a correlation producing OH × OW outputs. */
+/** A correlation with an R×S filter dilated by (dH, dW), placed every (stepH, stepW), giving OH × OW outputs. */
 interface PlaneShape { R: number; S: number; dH: number; dW: number; stepH: number; stepW: number; OH: number; OW: number }
 
+/** The zero-bordered plane a correlation reads (planeH × planeW) and its output row width rounded up to tiles. */
 function planeSizes(g: PlaneShape) {
   const tileW = Math.ceil(g.OW / TILE) * TILE;
   return {

@@ -2,7 +2,8 @@
  * General matrix multiply over typed arrays: C[M×N] (= or +=) op(A)[M×K] · op(B)[K×N], row-major, where
  * op(X) is X or Xᵀ. `gemmRef` is the plain triple loop (the readable twin); `gemm` is the fast version:
  * cache blocking and packed panels in the GotoBLAS layout, with a 4×4 register-tiled micro-kernel.
- * Both accept Float32Array or Float64Array for any operand and accumulate in doubles.
+ * Both accept Float32Array or Float64Array for any operand and accumulate in doubles (the fast one adds each
+ * KC-deep partial sum into C, so a float32 C is rounded once per KC terms rather than once).
  * Left out: strided (non-contiguous) operands, alpha/beta scaling other than 0/1, threads, SIMD.
  */
 import type { FloatArray } from '../../src/tensor/dtype.ts';
@@ -46,16 +47,17 @@ const NR = 4;
  * of the KC×NC panel passes by it.
  */
 const KC = 256;
-const MC = 64;
+const MC = 64; // a multiple of MR
 const NC = 2048;
 
 /**
- * Packing buffers, kept between calls only as a cache of scratch memory: they grow to the largest block seen
- * and hold no information from one call to the next. Packing into Float64Array also makes the micro-kernel
- * see one array type whatever the callers' types are, so V8 keeps it monomorphic.
+ * Packing buffers and the micro-kernel's output tile, kept between calls only as a cache of scratch memory: they
+ * hold nothing from one call to the next (packedB grows to the widest panel seen, at most KC×NC). Packing into
+ * Float64Array also means the micro-kernel sees one array type whatever the callers' types, so V8 keeps it
+ * monomorphic.
  */
-let packedA = new Float64Array(MC * KC);
-let packedB = new Float64Array(KC * NR);
+const packedA = new Float64Array(MC * KC);
+let packedB = new Float64Array(0);
 const tile = new Float64Array(MR * NR);
 
 /** Fast C (=|+=) op(A)·op(B); same contract as `gemmRef`. */
@@ -77,7 +79,6 @@ export function gemm(
       for (let i0 = 0; i0 < M; i0 += MC) {
         const mc = Math.min(MC, M - i0);
         const aStrips = Math.ceil(mc / MR);
-        if (packedA.length < aStrips * MR * kc) packedA = new Float64Array(aStrips * MR * kc);
         packA(a, aOff, transA, M, K, i0, mc, k0, kc, packedA);
         for (let js = 0; js < bStrips; js++) {
           const j = j0 + js * NR;
