@@ -23,3 +23,5 @@ export {
 } from './ops/movement.ts';
 export * as F from './ops/functional.ts';
 export * as io from './io/index.ts';
+export * as nn from './nn/index.ts';
+export * as models from '../models/index.ts';
