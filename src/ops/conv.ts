@@ -91,28 +91,57 @@ function addBias(op: string, y: Tensor, b: Tensor | undefined): Tensor {
   return add(y, reshape(b, [1, y.shape[1], 1, 1]));
 }
 
-/** F.conv2d: x (N,C,H,W), w (K, C/groups, R, S), b (K) → (N, K, OH, OW). */
-export function conv2d(x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor {
+/** The kernel parameters of conv(x: inputShape, w: weightShape), validated; errors name the op and shapes. */
+function convParams(op: string, inputShape: readonly number[], weightShape: readonly number[], options: Conv2dOptions): Conv2dParams {
   const groups = options.groups ?? 1;
-  checkConvArgs('conv2d', x, w, b, groups);
-  const [strideH, strideW] = pair('conv2d', 'stride', options.stride ?? 1, 1);
-  const [padH, padW] = pair('conv2d', 'padding', options.padding ?? 0, 0);
-  const [dilationH, dilationW] = pair('conv2d', 'dilation', options.dilation ?? 1, 1);
-  const [N, C, H, W] = x.shape;
-  const [K, Cg, R, S] = w.shape;
+  const [strideH, strideW] = pair(op, 'stride', options.stride ?? 1, 1);
+  const [padH, padW] = pair(op, 'padding', options.padding ?? 0, 0);
+  const [dilationH, dilationW] = pair(op, 'dilation', options.dilation ?? 1, 1);
+  const [N, C, H, W] = inputShape;
+  const [K, Cg, R, S] = weightShape;
   if (C % groups !== 0 || K % groups !== 0) {
-    throw new Error(`conv2d: groups=${groups} must divide both input channels (${C}, input ${shapeStr(x.shape)}) and output channels (${K}, weight ${shapeStr(w.shape)})`);
+    throw new Error(`${op}: groups=${groups} must divide both input channels (${C}, input ${shapeStr(inputShape)}) and output channels (${K}, weight ${shapeStr(weightShape)})`);
   }
   if (Cg * groups !== C) {
-    throw new Error(`conv2d: weight ${shapeStr(w.shape)} expects ${Cg * groups} input channels with groups=${groups}, but input ${shapeStr(x.shape)} has ${C}`);
+    throw new Error(`${op}: weight ${shapeStr(weightShape)} expects ${Cg * groups} input channels with groups=${groups}, but input ${shapeStr(inputShape)} has ${C}`);
   }
   const OH = Math.floor((H + 2 * padH - dilationH * (R - 1) - 1) / strideH) + 1;
   const OW = Math.floor((W + 2 * padW - dilationW * (S - 1) - 1) / strideW) + 1;
   if (OH < 1 || OW < 1) {
-    throw new Error(`conv2d: kernel ${R}x${S} (dilation ${dilationH},${dilationW}) is larger than the padded input ${shapeStr(x.shape)} with padding ${padH},${padW}`);
+    throw new Error(`${op}: kernel ${R}x${S} (dilation ${dilationH},${dilationW}) is larger than the padded input ${shapeStr(inputShape)} with padding ${padH},${padW}`);
   }
-  const p: Conv2dParams = { N, C, H, W, K, R, S, OH, OW, strideH, strideW, padH, padW, dilationH, dilationW, groups };
-  return addBias('conv2d', convOp([x, w], p), b);
+  return { N, C, H, W, K, R, S, OH, OW, strideH, strideW, padH, padW, dilationH, dilationW, groups };
+}
+
+/** F.conv2d: x (N,C,H,W), w (K, C/groups, R, S), b (K) → (N, K, OH, OW). */
+export function conv2d(x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor {
+  checkConvArgs('conv2d', x, w, b, options.groups ?? 1);
+  return addBias('conv2d', convOp([x, w], convParams('conv2d', x.shape, w.shape, options)), b);
+}
+
+function checkGradOutput(op: string, dy: Tensor, p: Conv2dParams): void {
+  requireFloat(op, 'gradOutput', dy);
+  if (dy.ndim !== 4 || dy.shape[0] !== p.N || dy.shape[1] !== p.K || dy.shape[2] !== p.OH || dy.shape[3] !== p.OW) {
+    throw new Error(`${op}: gradOutput ${shapeStr(dy.shape)} should be ${shapeStr([p.N, p.K, p.OH, p.OW])}`);
+  }
+}
+
+/** torch.nn.grad.conv2d_input: the gradient of conv2d with respect to an input of `inputShape`. */
+export function conv2dInput(inputShape: readonly number[], w: Tensor, dy: Tensor, options: Conv2dOptions = {}): Tensor {
+  requireFloat('conv2dInput', 'weight', w);
+  requireNdim('conv2dInput', 'weight', w, 4);
+  const p = convParams('conv2dInput', inputShape, w.shape, options);
+  checkGradOutput('conv2dInput', dy, p);
+  return convInputGradOp([dy, w], p);
+}
+
+/** torch.nn.grad.conv2d_weight: the gradient of conv2d with respect to a weight of `weightShape`. */
+export function conv2dWeight(x: Tensor, weightShape: readonly number[], dy: Tensor, options: Conv2dOptions = {}): Tensor {
+  requireFloat('conv2dWeight', 'input', x);
+  requireNdim('conv2dWeight', 'input', x, 4);
+  const p = convParams('conv2dWeight', x.shape, weightShape, options);
+  checkGradOutput('conv2dWeight', dy, p);
+  return convWeightGradOp([x, dy], p);
 }
 
 /**

@@ -58,7 +58,27 @@ test('depthwise 7x7 (ConvNeXt): gradient', () => {
   gradcheck((a, k, bias) => F.conv2d(a, k, bias, { padding: 3, groups: 3 }), [x, w, b]);
 });
 
+test('conv2dInput and conv2dWeight (torch.nn.grad) are the conv gradients, and are themselves differentiable', () => {
+  fc.assert(fc.property(convCase, seed, (c, sd) => {
+    const C = c.cPerGroup * c.groups, K = c.kPerGroup * c.groups;
+    if (c.h + 2 * c.padding[0] < c.dilation[0] * (c.r - 1) + 1 || c.w + 2 * c.padding[1] < c.dilation[1] * (c.s - 1) + 1) return;
+    const opts = { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups };
+    const x = leaf([c.n, C, c.h, c.w], sd), w = leaf([K, c.cPerGroup, c.r, c.s], sd + 1);
+    const y = F.conv2d(x, w, undefined, opts);
+    const dy = leaf([...y.shape], sd + 3);
+    y.backward(dy.detach());
+    const dx = F.conv2dInput(x.shape, w.detach(), dy.detach(), opts);
+    const dw = F.conv2dWeight(x.detach(), w.shape, dy.detach(), opts);
+    assert.equal(dx.toArray(), x.grad!.toArray());
+    assert.equal(dw.toArray(), w.grad!.toArray());
+    // the rules that close the three ops under differentiation
+    gradcheck((a, b) => F.conv2dInput(x.shape, a, b, opts), [leaf(w.shape, sd + 4), leaf(dy.shape, sd + 5)]);
+    gradcheck((a, b) => F.conv2dWeight(a, w.shape, b, opts), [leaf(x.shape, sd + 6), leaf(dy.shape, sd + 7)]);
+  }), RUNS);
+});
+
 test('errors name the argument and shapes', () => {
+  assert.throws(() => F.conv2dWeight(randn([1, 2, 5, 5]), [3, 2, 3, 3], randn([1, 3, 4, 4])), /conv2dWeight: gradOutput \[1, 3, 4, 4\] should be \[1, 3, 3, 3\]/);
   assert.throws(() => F.conv2d(randn([1, 4, 5, 5]), randn([6, 2, 3, 3]), undefined, { groups: 3 }), /conv2d: groups=3 must divide both input channels \(4, input \[1, 4, 5, 5\]\)/);
   assert.throws(() => F.conv2d(randn([1, 4, 5, 5]), randn([6, 3, 3, 3])), /conv2d: weight \[6, 3, 3, 3\] expects 3 input channels with groups=1, but input \[1, 4, 5, 5\] has 4/);
   assert.throws(() => F.conv2d(randn([1, 3, 5, 5]), randn([2, 3, 3, 3]), undefined, { padding: -1 }), /conv2d: padding must be non-negative integers, got -1/);
