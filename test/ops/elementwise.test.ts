@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import {
   add, sub, mul, div, pow, maximum, minimum, neg, exp, log, sqrt, rsqrt, abs, relu, relu6, gelu, sigmoid, tanh, erf,
-  clamp, where, gt, eq, tensor, randn, Tensor,
+  clamp, where, gt, eq, cast, tensor, randn, Tensor,
 } from '../../src/index.ts';
 import { gradcheck, leaf, broadcastPairArb, seed, shapeArb, RUNS } from '../helpers/gradcheck.ts';
 
@@ -49,6 +49,14 @@ test('where: gradient flows to the chosen side only', () => {
     const cond = gt(leaf(sa, s + 2).detach(), 0);
     gradcheck((x, y) => where(cond, x, y), [a, b]);
   }), RUNS);
+});
+
+test('cast: the gradient is cast back to the input dtype (float64 → float32 → float64 keeps float32 precision)', () => {
+  gradcheck((x) => cast(x, 'float64'), [leaf([3, 2], 4)]);
+  const x = leaf([4], 5);
+  mul(cast(x, 'float32'), 3).sum().backward();
+  assert.is(x.grad!.dtype, 'float64');
+  assert.equal(x.grad!.toArray(), [3, 3, 3, 3]);
 });
 
 test('gelu is exact (erf form): gelu(1) = 0.8413447460685429', () => {
