@@ -19,7 +19,7 @@ export { sum, mean, variance as var, max, min, argmax } from './ops/reduce.ts';
 export { matmul, bmm } from './ops/matmul.ts';
 export {
   reshape, flatten, squeeze, unsqueeze, permute, transpose, expand, slice, narrow, pad, concat, stack, repeat,
-  upsampleNearest, indexSelect, gather,
+  upsampleNearest, indexSelect, indexScatter, gather,
 } from './ops/movement.ts';
 export * as F from './ops/functional.ts';
 export * as io from './io/index.ts';

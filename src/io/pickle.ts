@@ -1,9 +1,10 @@
 /**
  * A restricted unpickler, pure over bytes: it understands the part of the pickle format that a PyTorch state dict
  * (or a training checkpoint dict around one) uses, and nothing else. It never runs anything named by the file:
- * a GLOBAL resolves only through a fixed allow-list (two generic entries here, `collections.OrderedDict` and
- * `_codecs.encode`, plus whatever the caller's `findGlobal` grants, which for torch.ts is a handful of
- * `torch._utils` rebuild functions and storage types), and REDUCE calls only what that list returns. Anything
+ * a GLOBAL resolves only through a fixed allow-list (the generic entries here: `collections.OrderedDict()`,
+ * and `_codecs.encode(str, 'latin1')` and `bytes()`, the forms protocol 2 uses for bytes; plus whatever the
+ * caller's `findGlobal` grants, which for torch.ts is a handful of `torch._utils` rebuild functions, `torch.Size`
+ * and the storage types), and REDUCE calls only what that list returns, with checked arguments. Anything
  * else (another global, another opcode, BUILD on something that is not a dict, APPEND to a tuple, ...) raises a
  * PickleError that names the global or opcode and the byte offset.
  *
@@ -16,8 +17,10 @@
  *
  * Values: None → null, bool → boolean, int → number (a bigint beyond ±2^53), float → number, str → string,
  * bytes → Uint8Array, list and tuple → array, dict and OrderedDict → a plain object in insertion order (int keys
- * become their decimal strings; JS objects list integer-like keys first, ascending, whatever the insertion order).
- * Objects returned by the caller's callables (tensors) pass through, checked by the caller's `leaf` hook.
+ * become their decimal strings, as does a float key with an integral value; other keys are refused; JS objects
+ * list integer-like keys first, ascending, whatever the insertion order). Objects returned by the caller's
+ * callables (tensors) pass through, checked by the caller's `leaf` hook; a bare global in the result is refused.
+ * Shared references stay shared (and cycles cycles); nesting deeper than 1000 containers is refused.
  */
 
 export class PickleError extends Error {
@@ -381,6 +384,13 @@ function convert<T>(root: unknown, final: boolean, leaf: ((value: object) => T) 
       for (const [k, item] of v.map) {
         Object.defineProperty(out, k, { value: walk(item, depth + 1), enumerable: true, writable: true, configurable: true });
       }
+      return out;
+    }
+    // a plain array returned by a callable (torch.Size): an immutable tuple of plain values
+    if (Array.isArray(v)) {
+      const out: unknown[] = [];
+      done.set(v, out);
+      for (const item of v) out.push(walk(item, depth + 1));
       return out;
     }
     const out = leaf ? leaf(v) : v;

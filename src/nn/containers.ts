@@ -1,8 +1,9 @@
 /**
- * Containers: Sequential (chains layers, children named '0', '1', …) and ModuleList (holds modules by index).
+ * Containers: Sequential (chains layers, children named '0', '1', …), ModuleList (holds modules by index) and
+ * ParameterList (holds parameters by index, e.g. SparK's mask_tokens.0 …).
  */
 import type { Tensor } from '../tensor/tensor.ts';
-import { Layer, Module, type ForwardContext } from './module.ts';
+import { Layer, Module, Parameter, type ForwardContext } from './module.ts';
 
 export class ModuleList<M extends Module = Module> extends Module {
   [index: number]: M;
@@ -42,5 +43,19 @@ export class Sequential extends Layer {
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
     for (const layer of this) x = layer.forward(x, ctx);
     return x;
+  }
+}
+
+export class ParameterList extends Module {
+  [index: number]: Parameter;
+  length = 0;
+
+  constructor(params: readonly Parameter[] = []) {
+    super();
+    params.forEach((p) => { this[this.length++] = p; });
+  }
+
+  *[Symbol.iterator](): Iterator<Parameter> {
+    for (let i = 0; i < this.length; i++) yield this[i];
   }
 }

@@ -8,5 +8,5 @@ export {
   AdaptiveAvgPool2d, Dropout, DropPath,
 } from './layers.ts';
 export type { Conv2dOptions, ConvTranspose2dOptions, BatchNormOptions, DataFormat } from './layers.ts';
-export { Sequential, ModuleList } from './containers.ts';
+export { Sequential, ModuleList, ParameterList } from './containers.ts';
 export * as init from './init.ts';

@@ -316,6 +316,35 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   return indexSelectOp([x, index], { axis: a, index: indexData('indexSelect', 'index', index, x.shape[a]) });
 }
 
+const indexScatterOp = defineOp<[Tensor, Tensor], { axis: number; index: Int32Array; size: number }>('indexScatter', {
+  forward: ([x], { axis, index, size }) => {
+    const shape = x.shape.map((d, i) => (i === axis ? size : d));
+    const { t, data } = emptyFloat(shape, x.dtype as FloatDType);
+    const [outer, inner] = outerInner(shape, axis);
+    backend().indexAdd(floatData(x), outer, size, inner, index, data);
+    return t;
+  },
+  // the adjoint of indexSelect: each row reads its gradient back from where it was put
+  backward: (g, { attrs: { axis, index } }) => [indexSelect(g, axis, tensorOfIndex(index)), null],
+});
+
+function tensorOfIndex(index: Int32Array): Tensor {
+  return new Tensor(index, [index.length], 'int32');
+}
+
+/**
+ * The adjoint of indexSelect: a tensor of `size` along `axis`, zero except row index[i], which holds x's row i
+ * (rows named twice are summed). With distinct indices this scatters gathered rows back into place.
+ */
+export function indexScatter(x: Tensor, axis: number, index: Tensor, size: number): Tensor {
+  requireFloat('indexScatter', 'input', x);
+  const a = normalizeAxis('indexScatter', axis, x.ndim);
+  if (index.ndim !== 1 || index.shape[0] !== x.shape[a]) {
+    throw new Error(`indexScatter: index of shape ${shapeStr(index.shape)} must list one target for each of the ${x.shape[a]} rows of input ${shapeStr(x.shape)} along axis ${axis}`);
+  }
+  return indexScatterOp([x, index], { axis: a, index: indexData('indexScatter', 'index', index, size), size });
+}
+
 const gatherOp = defineOp<[Tensor, Tensor], { axis: number; index: Int32Array }>('gather', {
   forward: ([x, idx], { axis, index }) => {
     const { t, data } = emptyFloat(idx.shape, x.dtype as FloatDType);

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import {
-  reshape, permute, transpose, expand, slice, narrow, pad, concat, stack, repeat, upsampleNearest, indexSelect, gather,
+  reshape, permute, transpose, expand, slice, narrow, pad, concat, stack, repeat, upsampleNearest, indexSelect, indexScatter, gather,
   flatten, squeeze, unsqueeze, tensor, arange, randn,
 } from '../../src/index.ts';
 import { gradcheck, leaf, seed, seededData, shapeArb, RUNS } from '../helpers/gradcheck.ts';
@@ -93,6 +93,19 @@ test('indexSelect and gather: gradients scatter-add back, repeated indices inclu
   }), RUNS);
   assert.throws(() => indexSelect(randn([3]), 0, tensor([3], [1], { dtype: 'int64' })), /indexSelect: index holds 3, out of range for a dim of size 3/);
   assert.throws(() => indexSelect(randn([3]), 0, tensor([1])), /indexSelect: index must be an integer tensor/);
+});
+
+test('indexScatter is the adjoint of indexSelect: <select(x), y> = <x, scatter(y)>, and its gradient checks', () => {
+  fc.assert(fc.property(shapeArb(1, 3, 4), seed, (shape, s) => {
+    const axis = 0;
+    const n = shape[0] + 2;
+    const index = tensor(Array.from(seededData(s, shape[0], 0, n), Math.floor), [shape[0]], { dtype: 'int64' });
+    gradcheck((t) => indexScatter(t, axis, index, n), [leaf(shape, s)]);
+    const x = leaf([n, ...shape.slice(1)], s + 1).detach(), y = leaf(shape, s + 2).detach();
+    const lhs = (indexSelect(x, axis, index).mul(y).sum()).item();
+    const rhs = (x.mul(indexScatter(y, axis, index, n)).sum()).item();
+    assert.ok(Math.abs(lhs - rhs) < 1e-12 * (1 + Math.abs(lhs)));
+  }), RUNS);
 });
 
 test('reshape errors say what was asked', () => {
