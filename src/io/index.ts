@@ -1,12 +1,15 @@
 /**
  * io: reading and writing tensors to files. safetensors in both directions (the format checkpoints and
- * fixtures use); integer and boolean tensors keep their exact values.
+ * fixtures use); PyTorch `.pth`/`.pt` checkpoints for reading, through a restricted unpickler.
+ * Integer and boolean tensors keep their exact values.
  */
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { Tensor } from '../tensor/tensor.ts';
 import { parseSafetensors, serializeSafetensors, SafetensorsError, type RawTensor } from './safetensors.ts';
 
 export { SafetensorsError, parseSafetensors, serializeSafetensors };
+export { loadTorch, loadTorchBytes, stateDictFrom, TorchLoadError } from './torch.ts';
+export type { TorchValue } from './torch.ts';
 export type { RawTensor };
 
 export function tensorsFromSafetensors(bytes: Uint8Array): Record<string, Tensor> {

@@ -14,6 +14,7 @@
  * Parsing never throws anything but SafetensorsError on malformed input, and each message says what is wrong.
  */
 import type { DType, DataArray } from '../tensor/dtype.ts';
+import { halfToFloatBits, bfloat16ToFloatBits } from './half.ts';
 
 export interface RawTensor { dtype: DType; shape: number[]; data: DataArray }
 
@@ -243,7 +244,7 @@ function decode(e: Entry, src: Uint8Array): RawTensor {
     case 'F16': case 'BF16': {
       const out = new Float32Array(count);
       const bits = new Uint32Array(out.buffer);
-      const half = e.file === 'F16' ? halfToFloatBits : (h: number) => (h << 16) >>> 0;
+      const half = e.file === 'F16' ? halfToFloatBits : bfloat16ToFloatBits;
       for (let i = 0; i < count; i++) bits[i] = half(src[2 * i] | (src[2 * i + 1] << 8));
       return { dtype, shape, data: out };
     }
@@ -267,26 +268,6 @@ function decode(e: Entry, src: Uint8Array): RawTensor {
   }
 }
 
-/**
- * IEEE binary16 bits → binary32 bits, exactly. Sign s, exponent e (5 bits, bias 15), mantissa m (10 bits):
- *   e = 0:  ±m·2^-24 (zero or subnormal; renormalised, since every such value is a float32 normal or zero)
- *   e = 31: ±inf (m = 0) or NaN, payload kept in the top mantissa bits
- *   else:   ±(1 + m/1024)·2^(e-15), i.e. exponent rebiased by 127 − 15 = 112 and mantissa shifted by 13.
- */
-function halfToFloatBits(h: number): number {
-  const sign = (h & 0x8000) << 16;
-  let exp = (h >> 10) & 0x1f;
-  let mant = h & 0x3ff;
-  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0;
-  if (exp === 0) {
-    if (mant === 0) return sign >>> 0;
-    // Shift the leading 1 up to bit 10; each shift lowers the exponent by one.
-    exp = 1;
-    while ((mant & 0x400) === 0) { mant <<= 1; exp--; }
-    mant &= 0x3ff;
-  }
-  return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
-}
 
 // ------------------------------------------------------------------------------------------------------------
 // Serialising

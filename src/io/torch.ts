@@ -17,6 +17,7 @@
  * format, TorchScript archives, whole pickled modules, sparse/quantized/complex tensors, and storage types other
  * than those listed. `loadTorch` reads the whole file into memory (no mmap).
  */
+import { halfToFloatBits, bfloat16ToFloatBits } from './half.ts';
 import { readFileSync } from 'node:fs';
 import { Tensor } from '../tensor/tensor.ts';
 import type { DType, DataArray } from '../tensor/dtype.ts';
@@ -347,31 +348,13 @@ function decode(spec: StorageSpec, src: Uint8Array, le: boolean): DataArray {
       const bits = new Uint32Array(out.buffer);
       for (let i = 0; i < n; i++) {
         const h = v.getUint16(2 * i, le);
-        bits[i] = spec.elem === 'f16' ? halfToFloatBits(h) : (h << 16) >>> 0;
+        bits[i] = spec.elem === 'f16' ? halfToFloatBits(h) : bfloat16ToFloatBits(h);
       }
       return out;
     }
   }
 }
 
-/**
- * IEEE binary16 bits → binary32 bits, exactly (as in safetensors.ts). Sign s, exponent e (5 bits, bias 15),
- * mantissa m (10 bits): e = 0 is zero or subnormal (renormalised: every such value is a float32 normal),
- * e = 31 is inf or NaN (payload kept), else the exponent is rebiased by 127 − 15 = 112 and m shifted by 13.
- */
-function halfToFloatBits(h: number): number {
-  const sign = (h & 0x8000) << 16;
-  let exp = (h >> 10) & 0x1f;
-  let mant = h & 0x3ff;
-  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0;
-  if (exp === 0) {
-    if (mant === 0) return sign >>> 0;
-    exp = 1;
-    while ((mant & 0x400) === 0) { mant <<= 1; exp--; }
-    mant &= 0x3ff;
-  }
-  return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
-}
 
 // ------------------------------------------------------------------------------------------------------------
 // State dicts
