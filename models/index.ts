@@ -8,3 +8,5 @@ export {
   convnextBase, convnextLarge, linspaceFloat32,
 } from './convnext.ts';
 export type { ConvNeXtOptions } from './convnext.ts';
+export * as spark from './spark/index.ts';
+export { SparK } from './spark/index.ts';

@@ -25,3 +25,4 @@ export * as F from './ops/functional.ts';
 export * as io from './io/index.ts';
 export * as nn from './nn/index.ts';
 export * as models from '../models/index.ts';
+export { SparK } from '../models/spark/index.ts';

@@ -1,0 +1,10 @@
+/**
+ * SparK: the pretraining model and its parts (mask, sparse layers, decoder, loss).
+ */
+export { SparK, SparseEncoder } from './spark.ts';
+export type { SparKOptions, SparKOutput, HierarchicalEncoder } from './spark.ts';
+export { SparseContext, sparsify, SparseConv2d, SparseMaxPool2d, SparseAvgPool2d, SparseBatchNorm2d, SparseLayerNorm, SparseAdaptiveAvgPool2d, SparseConvNeXtBlock } from './sparse.ts';
+export type { SparseImpl } from './sparse.ts';
+export { LightDecoder, UNetBlock } from './decoder.ts';
+export { randomActive, visibleCount, roundHalfEven } from './mask.ts';
+export { patchify, unpatchify, patchTarget, maskedPatchLoss } from './loss.ts';
