@@ -4,7 +4,8 @@
  *   stages.i.j = Block: dwconv 7×7 → LN (channels last) → pwconv1 (×4) → exact GELU → pwconv2 → γ → drop path
  *   norm + head (only with numClasses > 0).
  * Init as official: convs and linears truncated normal (std 0.02), biases 0; γ = layerScaleInit.
- * Drop-path rates are torch.linspace(0, dropPath, Σdepths) in float32, as the official code computes them.
+ * Drop-path rates are torch.linspace(0, dropPath, Σdepths) in float32, as the official code computes them
+ * (to 1 ulp; see linspaceFloat32).
  * The small-image configuration uses a 2×2/2 stem instead of 4×4/4 (downsample ratio 16).
  *
  * Shapes: B batch, C channels, H×W spatial; at 224 the stage maps are 56, 28, 14, 7 (ratio 32).
@@ -65,7 +66,12 @@ export class ConvNeXtBlock extends Layer {
   }
 }
 
-/** torch.linspace(start, end, steps) in float32 arithmetic (step from the ends, the upper half counted back from end). */
+/**
+ * torch.linspace(start, end, steps) in float32 arithmetic: the step from the ends, the lower half counted up from
+ * start and the upper half back from end (torch's scalar formula). torch's vectorised CPU kernel (≥ 16 steps)
+ * rounds some entries differently, by 1 ulp, and differently per CPU capability; those rates only scale random
+ * drop-path masks.
+ */
 export function linspaceFloat32(start: number, end: number, steps: number): number[] {
   const f = Math.fround;
   if (steps === 1) return [f(start)];
