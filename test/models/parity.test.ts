@@ -27,6 +27,7 @@ import { Tensor } from '../../src/tensor/tensor.ts';
 import { cast, mul } from '../../src/ops/elementwise.ts';
 import { sum } from '../../src/ops/reduce.ts';
 import { noGrad } from '../../src/autograd/mode.ts';
+import * as io from '../../src/io/index.ts';
 import { loadSafetensors, loadSafetensorsMetadata, saveSafetensors } from '../../src/io/index.ts';
 import type { FloatDType } from '../../src/tensor/dtype.ts';
 import {
@@ -280,6 +281,19 @@ test.after(() => {
   if (!REPORT) return;
   console.log('\n  worst error relative to the largest magnitude, over all fixtures:');
   for (const [q, { err, where }] of [...worst].sort()) console.log(`    ${q.padEnd(34)} ${err.toExponential(2)}  (${where})`);
+});
+
+test('the same weights saved by torch.save load through io.loadTorch, strictly, to identical values', () => {
+  for (const { name, config } of FIXTURES) {
+    const fx = loadFixture(name);
+    const fromPth = io.stateDictFrom(io.loadTorch(join(DIR, `${name}.pth`))).tensors;
+    assert.equal(Object.keys(fromPth).sort(), Object.keys(fx.state).sort(), name);
+    for (const [k, t] of Object.entries(fx.state)) {
+      assert.is(fromPth[k].dtype, t.dtype, `${name} ${k}`);
+      assert.equal(fromPth[k].toArray(), t.toArray(), `${name} ${k}`);
+    }
+    build(config).to('float64').loadStateDict(fromPth, { strict: true });
+  }
 });
 
 test.run();
