@@ -6,7 +6,8 @@
  * Init as official: convs and linears truncated normal (std 0.02), biases 0; γ = layerScaleInit.
  * Drop-path rates are torch.linspace(0, dropPath, Σdepths) in float32, as the official code computes them
  * (to 1 ulp; see linspaceFloat32).
- * The small-image configuration uses a 2×2/2 stem instead of 4×4/4 (downsample ratio 16).
+ * The small-image configuration uses a 3×3/1 stem (padding 1) instead of 4×4/4: downsample ratio 8, so a
+ * 32×32 image ends on a 4×4 grid.
  *
  * Shapes: B batch, C channels, H×W spatial; at 224 the stage maps are 56, 28, 14, 7 (ratio 32).
  */
@@ -28,7 +29,7 @@ export interface ConvNeXtOptions {
   numClasses?: number;
   inChannels?: number;
   headInitScale?: number;
-  /** 2×2 stride-2 stem, for 28–64 px images (downsample ratio 16) */
+  /** 3×3 stride-1 stem, for 28–64 px images (downsample ratio 8) */
   smallInput?: boolean;
 }
 
@@ -96,9 +97,9 @@ export class ConvNeXt extends Module {
       inChannels = 3, headInitScale = 1, smallInput = false,
     } = options;
     if (depths.length !== 4 || dims.length !== 4) throw new Error(`convnext: depths and dims need 4 stages, got depths [${depths}] dims [${dims}]`);
-    const stemSize = smallInput ? 2 : 4;
+    const stem = smallInput ? new Conv2d(inChannels, dims[0], 3, { padding: 1 }) : new Conv2d(inChannels, dims[0], 4, { stride: 4 });
     this.downsample_layers = new ModuleList([
-      new Sequential([new Conv2d(inChannels, dims[0], stemSize, { stride: stemSize }), new LayerNorm(dims[0], { eps: 1e-6, dataFormat: 'channelsFirst' })]),
+      new Sequential([stem, new LayerNorm(dims[0], { eps: 1e-6, dataFormat: 'channelsFirst' })]),
       ...[1, 2, 3].map((i) => new Sequential([
         new LayerNorm(dims[i - 1], { eps: 1e-6, dataFormat: 'channelsFirst' }), new Conv2d(dims[i - 1], dims[i], 2, { stride: 2 }),
       ])),
@@ -110,7 +111,7 @@ export class ConvNeXt extends Module {
     this.numClasses = numClasses;
     this.norm = numClasses > 0 ? new LayerNorm(dims[3], { eps: 1e-6 }) : null;
     this.head = numClasses > 0 ? new Linear(dims[3], numClasses) : null;
-    this.downsampleRatio = stemSize * 8;
+    this.downsampleRatio = smallInput ? 8 : 32;
     this.featureMapChannels = [...dims];
     this.initWeights(headInitScale);
   }
