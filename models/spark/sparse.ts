@@ -4,6 +4,10 @@
  * statistics from visible positions only) and scatter them back into zeros; a ConvNeXt block masks its
  * branch before the residual add; global average pooling becomes a masked mean.
  *
+ * Two implementations, one answer (SparseContext.impl): 'masked' computes as the official code does (dense, then
+ * masked); 'active' evaluates convolutions and the ConvNeXt MLP only at visible positions, so the encoder's cost
+ * follows the visible fraction. Norms gather the visible rows in both.
+ *
  * The mask travels explicitly in a SparseContext (the ForwardContext argument of every forward), never in a
  * global. `sparsify(cnn)` turns a dense sparkts CNN (a user's own included) into its sparse form in place:
  * each Conv2d / MaxPool2d / AvgPool2d / BatchNorm2d / LayerNorm / AdaptiveAvgPool2d / ConvNeXtBlock is given
@@ -85,19 +89,33 @@ function maskOutput(y: Tensor, ctx: SparseContext): Tensor {
   return mul(y, ctx.activeAt(y.shape[2], y.shape[3], y.dtype as FloatDType));
 }
 
-/** Gather the visible rows of a (B, H, W, C) map, apply `norm` to the (N_vis, C) rows, scatter into zeros. */
-function normVisible(xBHWC: Tensor, ctx: SparseContext, norm: (rows: Tensor) => Tensor): Tensor {
+/** Gather the visible rows of a (B, H, W, C) map, map the (N_vis, C) rows, scatter the result into zeros. */
+function gatherRows(xBHWC: Tensor, ctx: SparseContext, fn: (rows: Tensor) => Tensor): Tensor {
   const [B, H, W, C] = xBHWC.shape;
-  if (B !== ctx.batch) throw new Error(`sparse norm: input ${shapeStr(xBHWC.shape)} has batch ${B} but the mask has ${ctx.batch}`);
+  if (B !== ctx.batch) throw new Error(`sparse layer: input ${shapeStr(xBHWC.shape)} has batch ${B} but the mask has ${ctx.batch}`);
   const rows = ctx.visibleRows(H, W);
-  const flat = reshape(xBHWC, [B * H * W, C]);
-  const out = indexScatter(norm(indexSelect(flat, 0, rows)), 0, rows, B * H * W);
-  return reshape(out, [B, H, W, C]);
+  const out = fn(indexSelect(reshape(xBHWC, [B * H * W, C]), 0, rows));
+  return reshape(indexScatter(out, 0, rows, B * H * W), [B, H, W, out.shape[1]]);
 }
 
+/** PyTorch's conv output size along one axis. */
+function convOut(size: number, k: number, stride: number, pad: number, dilation: number): number {
+  return Math.floor((size + 2 * pad - dilation * (k - 1) - 1) / stride) + 1;
+}
+
+/**
+ * masked: the dense conv, re-zeroed at masked outputs. active: the conv evaluated at the visible outputs only
+ * (conv2dActive), its bias added there only.
+ */
 export class SparseConv2d extends Conv2d {
   override forward(x: Tensor, ctx?: ForwardContext): Tensor {
-    return maskOutput(super.forward(x), sparseContext('SparseConv2d', ctx));
+    const c = sparseContext('SparseConv2d', ctx);
+    if (c.impl === 'masked') return maskOutput(super.forward(x), c);
+    const oh = convOut(x.shape[2], this.kernelSize[0], this.stride[0], this.padding[0], this.dilation[0]);
+    const ow = convOut(x.shape[3], this.kernelSize[1], this.stride[1], this.padding[1], this.dilation[1]);
+    const y = F.conv2dActive(x, this.weight, c.visibleRows(oh, ow), { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    if (!this.bias) return y;
+    return add(y, mul(reshape(this.bias, [1, this.outChannels, 1, 1]), c.activeAt(oh, ow, y.dtype as FloatDType)));
   }
 }
 
@@ -123,7 +141,7 @@ export class SparseBatchNorm2d extends BatchNorm2d {
     if (x.ndim !== 4) throw new Error(`SparseBatchNorm2d: expected (B, C, H, W), got ${shapeStr(x.shape)}`);
     const useBatchStats = this.training || !this.running_mean;
     if (this.training && this.num_batches_tracked) (this.num_batches_tracked.data as BigInt64Array)[0] += 1n;
-    const y = normVisible(permute(x, [0, 2, 3, 1]), c, (rows) => F.batchNorm(rows, this.running_mean, this.running_var, this.weight, this.bias, {
+    const y = gatherRows(permute(x, [0, 2, 3, 1]), c, (rows) => F.batchNorm(rows, this.running_mean, this.running_var, this.weight, this.bias, {
       training: useBatchStats, momentum: this.momentum, eps: this.eps,
     }));
     return permute(y, [0, 3, 1, 2]);
@@ -136,8 +154,8 @@ export class SparseLayerNorm extends LayerNorm {
     const c = sparseContext('SparseLayerNorm', ctx);
     if (x.ndim !== 4) throw new Error(`SparseLayerNorm: expected a 4-D map, got ${shapeStr(x.shape)}`);
     const norm = (rows: Tensor) => F.layerNorm(rows, this.normalizedShape, this.weight, this.bias, this.eps);
-    if (this.dataFormat === 'channelsLast') return normVisible(x, c, norm);
-    return permute(normVisible(permute(x, [0, 2, 3, 1]), c, norm), [0, 3, 1, 2]);
+    if (this.dataFormat === 'channelsLast') return gatherRows(x, c, norm);
+    return permute(gatherRows(permute(x, [0, 2, 3, 1]), c, norm), [0, 3, 1, 2]);
   }
 }
 
@@ -152,13 +170,27 @@ export class SparseAdaptiveAvgPool2d extends AdaptiveAvgPool2d {
   }
 }
 
-/** The ConvNeXt block with its branch masked before the residual add (the Linear biases fill masked positions). */
+/**
+ * The ConvNeXt block with its branch masked before the residual add (the Linear biases fill masked positions).
+ * masked: the dense branch, then the mask. active: the per-position part of the branch (LN → MLP → γ) runs on
+ * the visible positions' rows only and is scattered back into zeros — the same values.
+ */
 export class SparseConvNeXtBlock extends ConvNeXtBlock {
   override forward(x: Tensor, ctx?: ForwardContext): Tensor {
     const c = sparseContext('SparseConvNeXtBlock', ctx);
-    let y = maskOutput(this.branch(x, c), c);
+    let y = c.impl === 'masked' ? maskOutput(this.branch(x, c), c) : this.activeBranch(x, c);
     if (this.drop_path) y = this.drop_path.forward(y);
     return add(x, y);
+  }
+
+  private activeBranch(x: Tensor, c: SparseContext): Tensor {
+    const hBHWC = permute(this.dwconv.forward(x, c), [0, 2, 3, 1]);
+    const yBHWC = gatherRows(hBHWC, c, (rows) => {
+      const normed = F.layerNorm(rows, this.norm.normalizedShape, this.norm.weight, this.norm.bias, this.norm.eps);
+      const out = this.pwconv2.forward(this.act.forward(this.pwconv1.forward(normed)));
+      return this.gamma ? mul(out, this.gamma) : out;
+    });
+    return permute(yBHWC, [0, 3, 1, 2]);
   }
 }
 

@@ -8,6 +8,7 @@ import type { stridedCopy } from '../../kernels/cpu/copy.ts';
 import type { indexSelect, indexAdd, gather, scatterAdd } from '../../kernels/cpu/gather.ts';
 import type { gemm } from '../../kernels/cpu/gemm.ts';
 import type { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from '../../kernels/cpu/conv2d.ts';
+import type { activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight } from '../../kernels/cpu/active_conv.ts';
 import type {
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
 } from '../../kernels/cpu/pool.ts';
@@ -28,6 +29,9 @@ export interface Backend {
   conv2d: typeof conv2d;
   conv2dBackwardInput: typeof conv2dBackwardInput;
   conv2dBackwardWeight: typeof conv2dBackwardWeight;
+  activeConv2d: typeof activeConv2d;
+  activeConv2dBackwardInput: typeof activeConv2dBackwardInput;
+  activeConv2dBackwardWeight: typeof activeConv2dBackwardWeight;
   maxPool2d: typeof maxPool2d;
   maxPool2dBackward: typeof maxPool2dBackward;
   avgPool2d: typeof avgPool2d;

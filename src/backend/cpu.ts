@@ -9,6 +9,7 @@ import { stridedCopy } from '../../kernels/cpu/copy.ts';
 import { indexSelect, indexAdd, gather, scatterAdd } from '../../kernels/cpu/gather.ts';
 import { gemm } from '../../kernels/cpu/gemm.ts';
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from '../../kernels/cpu/conv2d.ts';
+import { activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight } from '../../kernels/cpu/active_conv.ts';
 import {
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
 } from '../../kernels/cpu/pool.ts';
@@ -16,6 +17,6 @@ import {
 export const cpuBackend: Backend = {
   name: 'cpu',
   unary, binary, where, reduce, argmax, stridedCopy, indexSelect, indexAdd, gather, scatterAdd, gemm,
-  conv2d, conv2dBackwardInput, conv2dBackwardWeight,
+  conv2d, conv2dBackwardInput, conv2dBackwardWeight, activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
 };

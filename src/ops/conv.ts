@@ -6,6 +6,8 @@
  * convInputGrad is exactly the transposed convolution, so convTranspose2d is that op with the roles of
  * input and output exchanged (PyTorch's ConvTranspose weight layout (Cin, Cout/groups, kH, kW) is the
  * layout the mirrored conv expects). Biases are a broadcast add.
+ * With `sites` (conv2dActive) the same three ops are evaluated only at a list of output positions — SparK's
+ * active-site convolution — and close over each other the same way, each reading or writing only the sites.
  */
 import type { Tensor } from '../tensor/tensor.ts';
 import type { FloatDType } from '../tensor/dtype.ts';
@@ -30,12 +32,16 @@ export function pair(op: string, name: string, v: Pair, min: number): [number, n
   return p;
 }
 
-type ConvFn = (inputs: [Tensor, Tensor], p: Conv2dParams) => Tensor;
+/** Conv parameters; with `sites` the conv is evaluated only at those flat output positions (0 elsewhere). */
+type ConvAttrs = Conv2dParams & { sites?: Int32Array };
 
-const convOp: ConvFn = defineOp<[Tensor, Tensor], Conv2dParams>('conv2d', {
+type ConvFn = (inputs: [Tensor, Tensor], p: ConvAttrs) => Tensor;
+
+const convOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2d', {
   forward: ([x, w], p) => {
     const { t, data } = emptyFloat([p.N, p.K, p.OH, p.OW], x.dtype as FloatDType);
-    backend().conv2d(floatData(x), floatData(w), data, p);
+    if (p.sites) backend().activeConv2d(floatData(x), floatData(w), data, p, p.sites);
+    else backend().conv2d(floatData(x), floatData(w), data, p);
     return t;
   },
   backward: (g, { inputs: [x, w], attrs: p }) => [
@@ -45,10 +51,11 @@ const convOp: ConvFn = defineOp<[Tensor, Tensor], Conv2dParams>('conv2d', {
 });
 
 /** The adjoint of conv in x: dy (N,K,OH,OW), w → dx (N,C,H,W). */
-const convInputGradOp: ConvFn = defineOp<[Tensor, Tensor], Conv2dParams>('conv2dInputGrad', {
+const convInputGradOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2dInputGrad', {
   forward: ([dy, w], p) => {
     const { t, data } = emptyFloat([p.N, p.C, p.H, p.W], dy.dtype as FloatDType);
-    backend().conv2dBackwardInput(floatData(dy), floatData(w), data, p);
+    if (p.sites) backend().activeConv2dBackwardInput(floatData(dy), floatData(w), data, p, p.sites);
+    else backend().conv2dBackwardInput(floatData(dy), floatData(w), data, p);
     return t;
   },
   backward: (g, { inputs: [dy, w], attrs: p }) => [
@@ -58,10 +65,11 @@ const convInputGradOp: ConvFn = defineOp<[Tensor, Tensor], Conv2dParams>('conv2d
 });
 
 /** The adjoint of conv in w: x, dy → dw (K, C/groups, R, S). */
-const convWeightGradOp: ConvFn = defineOp<[Tensor, Tensor], Conv2dParams>('conv2dWeightGrad', {
+const convWeightGradOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2dWeightGrad', {
   forward: ([x, dy], p) => {
     const { t, data } = emptyFloat([p.K, p.C / p.groups, p.R, p.S], x.dtype as FloatDType);
-    backend().conv2dBackwardWeight(floatData(x), floatData(dy), data, p);
+    if (p.sites) backend().activeConv2dBackwardWeight(floatData(x), floatData(dy), data, p, p.sites);
+    else backend().conv2dBackwardWeight(floatData(x), floatData(dy), data, p);
     return t;
   },
   backward: (g, { inputs: [x, dy], attrs: p }) => [
@@ -117,6 +125,22 @@ function convParams(op: string, inputShape: readonly number[], weightShape: read
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor {
   checkConvArgs('conv2d', x, w, b, options.groups ?? 1);
   return addBias('conv2d', convOp([x, w], convParams('conv2d', x.shape, w.shape, options)), b);
+}
+
+/**
+ * The convolution evaluated only at `sites`, flat output positions n·OH·OW + oh·OW + ow (int32, any order, no
+ * repeats); every other output is 0. Equal to conv2d(x, w)·mask at a cost proportional to the sites. No bias.
+ */
+export function conv2dActive(x: Tensor, w: Tensor, sites: Tensor, options: Conv2dOptions = {}): Tensor {
+  checkConvArgs('conv2dActive', x, w, undefined, options.groups ?? 1);
+  const p = convParams('conv2dActive', x.shape, w.shape, options);
+  if (sites.dtype !== 'int32' || sites.ndim !== 1) throw new Error(`conv2dActive: sites must be a 1-D int32 tensor, got ${sites.dtype} ${shapeStr(sites.shape)}`);
+  const idx = sites.data as Int32Array;
+  const bound = p.N * p.OH * p.OW;
+  for (let i = 0; i < idx.length; i++) {
+    if (!(idx[i] >= 0 && idx[i] < bound)) throw new Error(`conv2dActive: site ${idx[i]} is outside the ${p.N}x${p.OH}x${p.OW} output`);
+  }
+  return convOp([x, w], { ...p, sites: idx });
 }
 
 function checkGradOutput(op: string, dy: Tensor, p: Conv2dParams): void {

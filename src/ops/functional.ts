@@ -1,7 +1,7 @@
 /**
  * F: the functional API, named as torch.nn.functional with camelCase options.
  */
-export { conv2d, convTranspose2d, conv2dInput, conv2dWeight } from './conv.ts';
+export { conv2d, convTranspose2d, conv2dInput, conv2dWeight, conv2dActive } from './conv.ts';
 export type { Conv2dOptions, ConvTranspose2dOptions, Pair } from './conv.ts';
 export { maxPool2d, avgPool2d, adaptiveAvgPool2d } from './pool.ts';
 export type { MaxPool2dOptions, AvgPool2dOptions } from './pool.ts';

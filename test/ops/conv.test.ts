@@ -77,7 +77,28 @@ test('conv2dInput and conv2dWeight (torch.nn.grad) are the conv gradients, and a
   }), RUNS);
 });
 
+test('conv2dActive equals conv2d restricted to the sites, and its gradient checks', () => {
+  fc.assert(fc.property(convCase, seed, fc.double({ min: 0, max: 1, noNaN: true }), (c, sd, keep) => {
+    const C = c.cPerGroup * c.groups, K = c.kPerGroup * c.groups;
+    if (c.h + 2 * c.padding[0] < c.dilation[0] * (c.r - 1) + 1 || c.w + 2 * c.padding[1] < c.dilation[1] * (c.s - 1) + 1) return;
+    const opts = { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups };
+    const x = leaf([c.n, C, c.h, c.w], sd), w = leaf([K, c.cPerGroup, c.r, c.s], sd + 1);
+    const dense = F.conv2d(x, w, undefined, opts);
+    const [, , oh, ow] = dense.shape;
+    const chosen = Array.from({ length: c.n * oh * ow }, (_, i) => i).filter((i) => ((i * 7919 + sd) % 100) / 100 < keep);
+    const sites = tensor(Int32Array.from(chosen), [chosen.length]);
+    const y = F.conv2dActive(x, w, sites, opts);
+    for (let n = 0; n < c.n; n++) for (let k = 0; k < K; k++) for (let i = 0; i < oh * ow; i++) {
+      const at = (n * K + k) * oh * ow + i;
+      const want = chosen.includes(n * oh * ow + i) ? dense.data[at] : 0;
+      assert.ok(Math.abs((y.data[at] as number) - (want as number)) < 1e-12);
+    }
+    gradcheck((a, b) => F.conv2dActive(a, b, sites, opts), [x, w]);
+  }), RUNS);
+});
+
 test('errors name the argument and shapes', () => {
+  assert.throws(() => F.conv2dActive(randn([1, 2, 4, 4]), randn([3, 2, 3, 3]), tensor(Int32Array.of(4))), /conv2dActive: site 4 is outside the 1x2x2 output/);
   assert.throws(() => F.conv2dWeight(randn([1, 2, 5, 5]), [3, 2, 3, 3], randn([1, 3, 4, 4])), /conv2dWeight: gradOutput \[1, 3, 4, 4\] should be \[1, 3, 3, 3\]/);
   assert.throws(() => F.conv2d(randn([1, 4, 5, 5]), randn([6, 2, 3, 3]), undefined, { groups: 3 }), /conv2d: groups=3 must divide both input channels \(4, input \[1, 4, 5, 5\]\)/);
   assert.throws(() => F.conv2d(randn([1, 4, 5, 5]), randn([6, 3, 3, 3])), /conv2d: weight \[6, 3, 3, 3\] expects 3 input channels with groups=1, but input \[1, 4, 5, 5\] has 4/);

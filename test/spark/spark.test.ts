@@ -198,4 +198,59 @@ test("a user's own CNN is made sparse: its conv, BN, pools and global pooling", 
   assert.equal(b.shape, [1, 4, 2, 2]);
 });
 
+/** Two SparK models with identical weights, one per implementation. */
+function twins(make: () => HierarchicalEncoder, norm: 'bn' | 'ln', inputSize: [number, number], seed: number): [SparK, SparK] {
+  manualSeed(seed);
+  const masked = new SparK(make(), { inputSize, decoderWidth: 32, densifyNorm: norm, sparseImpl: 'masked' }).to('float64');
+  const active = new SparK(make(), { inputSize, decoderWidth: 32, densifyNorm: norm, sparseImpl: 'active' }).to('float64');
+  active.loadStateDict(masked.stateDict());
+  return [masked, active];
+}
+
+function maxRelDiff(a: Tensor, b: Tensor): number {
+  let scale = 1e-300, diff = 0;
+  for (let i = 0; i < a.size; i++) {
+    scale = Math.max(scale, Math.abs(Number(b.data[i])));
+    diff = Math.max(diff, Math.abs(Number(a.data[i]) - Number(b.data[i])));
+  }
+  return diff / scale;
+}
+
+for (const [label, make, norm] of [
+  ['ResNet basic', () => tinyResNet('basic'), 'bn'],
+  ['ResNet bottleneck', () => tinyResNet('bottleneck'), 'bn'],
+  ['ConvNeXt', tinyConvNeXt, 'ln'],
+] as const) {
+  test(`${label}: the active-site implementation equals the dense-masked one (loss, pictures, gradients, buffers)`, () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 3 }), fc.constantFrom<[number, number]>([64, 64], [64, 96], [96, 64]), fc.double({ min: 0.2, max: 0.8, noNaN: true }), fc.boolean(), fc.nat(1000), (B, size, ratio, train, seed) => {
+      const [masked, active] = twins(make, norm, size, seed);
+      const [fh, fw] = [size[0] / 32, size[1] / 32];
+      let keep = visibleCount(fh, fw, ratio);
+      if (B * keep < 2) keep = Math.min(fh * fw, 2);
+      const mask = randomActive(B, fh, fw, keep, new Generator(seed));
+      const x = randn([B, 3, ...size], { dtype: 'float64', generator: new Generator(seed + 1) });
+      for (const m of [masked, active]) m.train(train);
+      const outs = [masked, active].map((m) => {
+        const o = m.forward(x, { active: mask });
+        if (train) o.loss.backward();
+        return o;
+      });
+      const tol = 1e-11;
+      assert.ok(maxRelDiff(outs[1].loss, outs[0].loss) < tol, 'loss');
+      assert.ok(maxRelDiff(outs[1].recOrInp, outs[0].recOrInp) < tol, 'recOrInp');
+      assert.ok(maxRelDiff(outs[1].masked, outs[0].masked) === 0, 'masked');
+      if (train) {
+        const ga = new Map(active.namedParameters()), gm = masked.namedParameters();
+        for (const [name, p] of gm) {
+          const q = ga.get(name)!;
+          if (!p.grad) { assert.ok(!q.grad || (q.grad.data as Float64Array).every((v) => v === 0), name); continue; }
+          assert.ok(maxRelDiff(q.grad!, p.grad) < 1e-9, `grad ${name}: ${maxRelDiff(q.grad!, p.grad)}`);
+        }
+      }
+      const ba = new Map(active.namedBuffers());
+      for (const [name, b] of masked.namedBuffers()) assert.ok(maxRelDiff(ba.get(name)!, b) < tol, `buffer ${name}`);
+    }), { numRuns: 8 });
+  });
+}
+
 test.run();
