@@ -45,6 +45,7 @@ export interface SparKOptions {
   decoderWidth?: number;
   /** 'bn' for ResNets, 'ln' for ConvNeXts, 'none' for identity (a custom CNN's default) */
   densifyNorm?: 'bn' | 'ln' | 'none';
+  /** 'active' (default): the encoder computes visible positions only; 'masked': dense then masked, as the official code */
   sparseImpl?: SparseImpl;
   generator?: Generator;
 }
@@ -90,7 +91,7 @@ export class SparK extends Module {
 
   constructor(encoder: HierarchicalEncoder, options: SparKOptions = {}) {
     super();
-    const { inputSize = 224, maskRatio = 0.6, decoderWidth = 768, densifyNorm = 'bn', sparseImpl = 'masked' } = options;
+    const { inputSize = 224, maskRatio = 0.6, decoderWidth = 768, densifyNorm = 'bn', sparseImpl = 'active' } = options;
     const ratio = encoder.downsampleRatio;
     const [h, w] = typeof inputSize === 'number' ? [inputSize, inputSize] : inputSize;
     if (!Number.isInteger(ratio) || ratio < 1) throw new Error(`SparK: the encoder's downsampleRatio must be a positive integer, got ${ratio}`);
