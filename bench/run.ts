@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { benchKernels, type Row } from './kernels.ts';
+import { benchSpark, type SparkRow } from './spark.ts';
 
 type RefRow = { gflops: number; ms: number };
 
@@ -32,10 +33,10 @@ function torchEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function torchReference(threads: number): { rows: Record<string, RefRow>; note: string } {
+function torchReference(script: string, threads: number): { rows: Record<string, RefRow>; note: string } {
   const py = pythonWithTorch();
   if (!py) return { rows: {}, note: 'PyTorch not found (apt-get install -y python3-torch): reference skipped' };
-  const res = spawnSync(py, ['bench/ref/torch_ops.py', '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 20, env: torchEnv() });
+  const res = spawnSync(py, [script, '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 20, env: torchEnv() });
   if (res.status !== 0) return { rows: {}, note: `bench/ref/torch_ops.py failed: ${res.stderr.trim().split('\n').pop()}` };
   const lines = res.stdout.trim().split('\n');
   const parsed = JSON.parse(lines[lines.length - 1]) as Record<string, RefRow> & { _info?: string };
@@ -48,10 +49,7 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-function printTable(rows: Row[], ref1: Record<string, RefRow>, ref2: Record<string, RefRow>): void {
-  const header = ['op', 'shape', 'sparkts GFLOP/s (1 thread)', 'PyTorch 1 thread', 'ratio', 'PyTorch 2 threads', 'ratio'];
-  const cell = (r: Row, t: RefRow | undefined) => (t ? [t.gflops.toFixed(2), `${(r.gflops / t.gflops).toFixed(3)}x`] : ['–', '–']);
-  const body = rows.map((r) => [r.name, r.shape, `${r.gflops.toFixed(2)} (${r.ms.toFixed(1)} ms)`, ...cell(r, ref1[r.name]), ...cell(r, ref2[r.name])]);
+function printTable(header: string[], body: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => pad(c, widths[i])).join(' | ')} |`;
   console.log(line(header));
@@ -59,14 +57,39 @@ function printTable(rows: Row[], ref1: Record<string, RefRow>, ref2: Record<stri
   body.forEach((b) => console.log(line(b)));
 }
 
+function kernelTable(rows: Row[]): void {
+  const ref1 = torchReference('bench/ref/torch_ops.py', 1);
+  const ref2 = torchReference('bench/ref/torch_ops.py', 2);
+  for (const note of new Set([ref1.note, ref2.note])) if (note) console.log(note);
+  console.log('\nKernels. ratio = sparkts GFLOP/s ÷ PyTorch GFLOP/s (higher is better for sparkts)');
+  const cell = (r: Row, t: RefRow | undefined) => (t ? [t.gflops.toFixed(2), `${(r.gflops / t.gflops).toFixed(3)}x`] : ['–', '–']);
+  printTable(
+    ['op', 'shape', 'sparkts GFLOP/s (1 thread)', 'PyTorch 1 thread', 'ratio', 'PyTorch 2 threads', 'ratio'],
+    rows.map((r) => [r.name, r.shape, `${r.gflops.toFixed(2)} (${r.ms.toFixed(1)} ms)`, ...cell(r, ref1.rows[r.name]), ...cell(r, ref2.rows[r.name])]),
+  );
+}
+
+function sparkTable(rows: SparkRow[]): void {
+  const ref = torchReference('bench/ref/torch_spark.py', 1);
+  if (ref.note) console.log(ref.note);
+  console.log('\nSparK, ResNet-18-width encoder, 96x96, batch 8, decoder 768, forward + backward.');
+  console.log('ratio = PyTorch ms ÷ sparkts ms (higher is better for sparkts); active/masked = active ms ÷ masked ms');
+  const byName = (name: string, impl: string) => rows.find((r) => r.name === name && r.impl === impl)!;
+  const names = [...new Set(rows.map((r) => r.name))];
+  printTable(
+    ['what', 'sparkts active ms', 'sparkts masked ms', 'active / masked', 'PyTorch (official-style) ms', 'ratio (active)'],
+    names.map((name) => {
+      const a = byName(name, 'active').ms, m = byName(name, 'masked').ms, t = ref.rows[name]?.ms;
+      return [name, a.toFixed(0), m.toFixed(0), (a / m).toFixed(2), t ? t.toFixed(0) : '–', t ? `${(t / a).toFixed(3)}x` : '–'];
+    }),
+  );
+}
+
 async function main(): Promise<void> {
   console.log(`sparkts bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}`);
-  const rows = await benchKernels();
-  const ref1 = torchReference(1);
-  const ref2 = torchReference(2);
-  for (const note of new Set([ref1.note, ref2.note])) if (note) console.log(note);
-  console.log('ratio = sparkts GFLOP/s ÷ PyTorch GFLOP/s (higher is better for sparkts)');
-  printTable(rows, ref1.rows, ref2.rows);
+  const only = process.env.SPARKTS_BENCH; // 'kernels' or 'spark' to run one part
+  if (!only || only === 'kernels') kernelTable(await benchKernels());
+  if (!only || only === 'spark') sparkTable(benchSpark());
 }
 
 await main();

@@ -1,0 +1,61 @@
+"""PyTorch CPU reference for bench/spark.ts: the official-style SparK training step (dense-masked sparse layers,
+as the official code runs them), ResNet-18-width encoder (basic blocks [2,2,2,2], widths 64..512), 96x96 input,
+batch 8, decoder width 768, densify BN, forward + backward; and the encoder alone (forward + backward of the
+sum of its stage maps). Uses the transcription of the official code in test/fixtures/gen_spark.py.
+Prints one JSON object {name: {"ms": ...}} on stdout.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'test', 'fixtures'))
+import gen_spark  # noqa: E402
+
+CONFIG = {'family': 'resnet', 'block': 'basic', 'layers': [2, 2, 2, 2], 'widths': [64, 128, 256, 512]}
+
+
+def best_ms(run, warmup=1, runs=3):
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    return min(times)
+
+
+def bench(mask_ratio, batch=8, size=96):
+    cfg = {'encoder': CONFIG, 'spark': {'inputSize': size, 'maskRatio': mask_ratio, 'decoderWidth': 768, 'densifyNorm': 'bn'}}
+    model = gen_spark.build_spark(cfg).train()
+    x = torch.randn(batch, 3, size, size)
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        model(x).backward()
+
+    def encoder_only():
+        active = model.mask(batch, x.device)
+        gen_spark._cur_active = active  # the sparse layers read the mask from this module global, as officially
+        model.zero_grad(set_to_none=True)
+        sum(f.sum() for f in model.sparse_encoder(x * active.repeat_interleave(32, 2).repeat_interleave(32, 3))).backward()
+
+    return best_ms(step), best_ms(encoder_only)
+
+
+if __name__ == '__main__':
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--threads', type=int, default=1)
+    torch.set_num_threads(parser.parse_args().threads)
+    torch.manual_seed(0)
+    out = {}
+    for ratio in (0.6, 0.75):
+        step, enc = bench(ratio)
+        out[f'spark step mask {ratio}'] = {'ms': step}
+        out[f'encoder mask {ratio}'] = {'ms': enc}
+    out['_info'] = f'torch {torch.__version__}, {torch.get_num_threads()} thread(s)'
+    print(json.dumps(out))

@@ -1,0 +1,44 @@
+/**
+ * The SparK training step on the CPU (forward + backward), ResNet-18-width encoder (basic [2,2,2,2], widths
+ * 64..512), 96×96 input, batch 8, decoder width 768, at mask ratios 0.6 and 0.75, with each sparse
+ * implementation ('active' computes visible positions only, 'masked' is dense-then-masked as the official code);
+ * and the encoder alone (forward + backward of the sum of its stage maps), where the two differ.
+ * `bench/ref/torch_spark.py` runs the official-style step in PyTorch with the same configuration.
+ */
+import { models, randn, manualSeed, SparK, sum, add } from '../src/index.ts';
+import { SparseContext, type SparseImpl } from '../models/spark/index.ts';
+
+export type SparkRow = { name: string; impl: SparseImpl; ms: number };
+
+function bestMs(run: () => void, runs: number): number {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    run();
+    best = Math.min(best, performance.now() - t);
+  }
+  return best;
+}
+
+export function benchSpark(): SparkRow[] {
+  const rows: SparkRow[] = [];
+  for (const ratio of [0.6, 0.75]) {
+    for (const impl of ['active', 'masked'] as const) {
+      manualSeed(0);
+      const spark = new SparK(models.resnet18(), { inputSize: 96, maskRatio: ratio, decoderWidth: 768, densifyNorm: 'bn', sparseImpl: impl });
+      const x = randn([8, 3, 96, 96]);
+      const encoder = () => {
+        const feats = spark.encoder.forwardFeatures(x, new SparseContext(spark.randomMask(8), impl));
+        spark.zeroGrad();
+        feats.map((f) => sum(f)).reduce((a, b) => add(a, b)).backward();
+      };
+      const step = () => {
+        spark.zeroGrad();
+        spark.forward(x).loss.backward();
+      };
+      rows.push({ name: `encoder mask ${ratio}`, impl, ms: bestMs(encoder, 3) });
+      rows.push({ name: `spark step mask ${ratio}`, impl, ms: bestMs(step, 2) });
+    }
+  }
+  return rows;
+}
