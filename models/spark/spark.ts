@@ -180,6 +180,22 @@ export class SparK extends Module {
     }
   }
 
+  /**
+   * The official `get_config()` dict that checkpoints carry under module.config (densify norm '' for none; sbn is
+   * always false here: there is no cross-device batch norm).
+   */
+  officialConfig(): Record<string, number | string | boolean | number[]> {
+    const [h, w] = this.inputSize;
+    return {
+      mask_ratio: this.maskRatio,
+      densify_norm_str: this.densifyNorm === 'none' ? '' : this.densifyNorm,
+      sbn: false,
+      hierarchy: this.mask_tokens.length,
+      'sparse_encoder.input_size': h === w ? h : [h, w],
+      'dense_decoder.width': this.dense_decoder.width,
+    };
+  }
+
   /** The bare encoder's weights under timm/official names (what fine-tuning and PyTorch load). */
   encoderStateDict(): Record<string, Tensor> {
     return this.encoder.stateDict();

@@ -30,6 +30,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../../src/tensor/tensor.ts';
 import type { FloatDType } from '../../src/tensor/dtype.ts';
+import * as io from '../../src/io/index.ts';
 import { loadSafetensors, loadSafetensorsMetadata } from '../../src/io/index.ts';
 import { resnet, convnext, type ResNetOptions, type ConvNeXtOptions } from '../../models/index.ts';
 import { SparK, type SparKOptions, type SparseImpl } from '../../models/spark/index.ts';
@@ -349,6 +350,21 @@ for (const c of CASES) {
     }
   }
 }
+
+test('an official *_withdecoder_* checkpoint (torch.save of {module: state dict + config, ...}) loads strictly through io.loadTorch', () => {
+  const c = CASES.find((k) => k.name === 'resnet_basic')!;
+  const { tensors, extras } = io.stateDictFrom(io.loadTorch(join(DIR, 'resnet_basic_withdecoder.pth')));
+  const spark = buildSpark(c);
+  spark.loadStateDict(tensors, { strict: true });
+  const fx = loadFixture(c);
+  for (const [k, t] of Object.entries(spark.stateDict())) {
+    const ref = fx.state[k];
+    assert.equal(t.toArray(), ref.to(t.dtype).toArray(), k);
+  }
+  const ckpt = io.loadTorch(join(DIR, 'resnet_basic_withdecoder.pth')) as Record<string, unknown>;
+  assert.is(ckpt.is_pretrain, true);
+  assert.equal((extras as Record<string, unknown>).config, spark.officialConfig());
+});
 
 test.after(() => {
   if (!REPORT) return;
