@@ -1,0 +1,42 @@
+// The worker-thread pool: shares of one export run on several threads over one shared memory, the caller waits
+// without spinning, a trap on a worker becomes an error on the caller, and an idle pool keeps no process alive.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ModuleBuilder } from '../../../kernels/wasm/builder.ts';
+import { ThreadPool } from '../../../kernels/wasm/pool.ts';
+
+/** addOne(ptr, n): n f32 values at byte address ptr each get +1. */
+function buildModule(): WebAssembly.Module {
+  const m = new ModuleBuilder();
+  m.importMemory('env', 'memory', { initial: 1, maximum: 16, shared: true });
+  m.func('addOne', [['ptr', 'i32'], ['n', 'i32']], [], (f) => {
+    const end = f.local('i32', 'end');
+    f.get('ptr').get('n').i32Const(4).i32Mul().i32Add().set(end);
+    f.block((done) => {
+      f.loop((again) => {
+        f.get('ptr').get(end).i32GeU().brIf(done);
+        f.get('ptr').get('ptr').f32Load().f32Const(1).f32Add().f32Store();
+        f.get('ptr').i32Const(4).i32Add().set('ptr');
+        f.br(again);
+      });
+    });
+  });
+  return new WebAssembly.Module(m.build());
+}
+
+test('shares run on every thread over the shared memory; the result is complete', () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
+  const module = buildModule();
+  const local = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, (...a: number[]) => void>;
+  const pool = new ThreadPool(3, module, memory, local, { importModule: 'env', importName: 'memory', names: ['addOne'] });
+  const view = new Float32Array(memory.buffer, 0, 3000);
+  for (let round = 1; round <= 20; round++) {
+    pool.run('addOne', [[0, 1000], [4000, 1000], [8000, 1000]]);
+    assert.ok(view.every((v) => v === round), `round ${round}`);
+  }
+  assert.throws(() => pool.run('addOne', [[0, 1], [70000 * 16, 1000]]), /failed on a worker thread/);
+  assert.throws(() => pool.run('nope', [[0, 1]]), /'nope' is not one of the pool's exports/);
+  pool.close();
+});
+
+test.run();
