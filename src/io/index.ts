@@ -35,9 +35,14 @@ export function loadSafetensorsMetadata(path: string): Record<string, string> {
   return parseSafetensors(readFileSync(path)).metadata;
 }
 
-/** Write tensors to a .safetensors file; written to a temporary name first, so a crash never leaves half a file. */
-export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
+/** Write a file through a temporary name and a rename, so a crash never leaves half a file behind. */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, safetensorsFromTensors(tensors, metadata));
+  writeFileSync(tmp, data);
   renameSync(tmp, path);
+}
+
+/** Write tensors to a .safetensors file, atomically. */
+export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
+  writeFileAtomic(path, safetensorsFromTensors(tensors, metadata));
 }
