@@ -26,3 +26,4 @@ export * as io from './io/index.ts';
 export * as nn from './nn/index.ts';
 export * as models from '../models/index.ts';
 export { SparK } from '../models/spark/index.ts';
+export * as data from './data/index.ts';
