@@ -27,3 +27,4 @@ export * as nn from './nn/index.ts';
 export * as models from '../models/index.ts';
 export { SparK } from '../models/spark/index.ts';
 export * as data from './data/index.ts';
+export * as optim from './optim/index.ts';
