@@ -76,3 +76,10 @@ export function helpText(command: string, summary: string, specs: FlagSpecs): st
   const width = Math.max(...rows.map(([a]) => a.length)) + 2;
   return `usage: sparkts ${command} [flags]\n\n${summary}\n\nflags:\n${rows.map(([a, b]) => a.padEnd(width) + b).join('\n')}\n`;
 }
+
+/** The flags that argv sets explicitly (as opposed to defaults). */
+export function explicitFlags(argv: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  for (const arg of argv) if (arg.startsWith('--')) names.add(arg.slice(2).split('=')[0]);
+  return names;
+}

@@ -1,15 +1,30 @@
 #!/usr/bin/env node
 /**
- * The `sparkts` command. This version has `info` (what the engine is running on); the training commands
- * (pretrain, finetune, reconstruct, bench) arrive with the training issue and are refused by name until then.
+ * The `sparkts` command: pretrain, finetune, reconstruct, info. Each command parses its own flags; a usage error
+ * (unknown flag, bad value) prints a message naming it and exits with code 2.
  */
 import { cpus } from 'node:os';
 import { getBackendName } from '../backend/registry.ts';
+import { helpText, UsageError, type FlagSpecs } from './args.ts';
+import { pretrain, PRETRAIN_FLAGS, PRETRAIN_SUMMARY } from './pretrain.ts';
 
-const usage = `usage: sparkts <command>
+interface Command {
+  summary: string;
+  flags: FlagSpecs;
+  run: (argv: readonly string[]) => Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  pretrain: { summary: PRETRAIN_SUMMARY, flags: PRETRAIN_FLAGS, run: pretrain },
+  info: { summary: 'version, backend, kernels and threads', flags: {}, run: async () => { info(); return 0; } },
+};
+
+const usage = `usage: sparkts <command> [flags]
 
 commands:
-  info        version, backend and machine
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`).join('\n')}
+
+\`sparkts <command> --help\` lists a command's flags.
 `;
 
 function info(): void {
@@ -22,18 +37,31 @@ function info(): void {
   console.log(lines.join('\n'));
 }
 
-function main(argv: string[]): number {
-  const [command] = argv;
-  if (command === 'info') {
-    info();
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`sparkts: unknown command '${name}'\n\n${usage}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(helpText(name, command.summary, command.flags));
     return 0;
   }
-  if (command === undefined || command === '--help' || command === '-h') {
-    process.stdout.write(usage);
-    return command === undefined ? 1 : 0;
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`sparkts ${name}: ${e.message}\n(see sparkts ${name} --help)\n`);
+      return 2;
+    }
+    process.stderr.write(`sparkts ${name}: ${(e as Error).stack ?? e}\n`);
+    return 1;
   }
-  process.stderr.write(`sparkts: unknown command '${command}'\n${usage}`);
-  return 2;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));
