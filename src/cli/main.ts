@@ -7,6 +7,8 @@ import { cpus } from 'node:os';
 import { getBackendName } from '../backend/registry.ts';
 import { helpText, UsageError, type FlagSpecs } from './args.ts';
 import { pretrain, PRETRAIN_FLAGS, PRETRAIN_SUMMARY } from './pretrain.ts';
+import { finetune, FINETUNE_FLAGS, FINETUNE_SUMMARY } from './finetune.ts';
+import { reconstruct, RECONSTRUCT_FLAGS, RECONSTRUCT_SUMMARY } from './reconstruct.ts';
 
 interface Command {
   summary: string;
@@ -16,6 +18,8 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   pretrain: { summary: PRETRAIN_SUMMARY, flags: PRETRAIN_FLAGS, run: pretrain },
+  finetune: { summary: FINETUNE_SUMMARY, flags: FINETUNE_FLAGS, run: finetune },
+  reconstruct: { summary: RECONSTRUCT_SUMMARY, flags: RECONSTRUCT_FLAGS, run: reconstruct },
   info: { summary: 'version, backend, kernels and threads', flags: {}, run: async () => { info(); return 0; } },
 };
 
