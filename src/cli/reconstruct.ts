@@ -10,7 +10,7 @@ import { SparK } from '../../models/spark/spark.ts';
 import { DataLoader } from '../data/loader.ts';
 import { evalTransform, IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
 import { encodePng } from '../data/decode.ts';
-import { loadSafetensors, writeFileAtomic } from '../io/index.ts';
+import { loadSafetensors, loadTorch, stateDictFrom, writeFileAtomic } from '../io/index.ts';
 import { parseFlags, UsageError, type FlagSpecs } from './args.ts';
 import { modelChoice, openDataset } from './choices.ts';
 import { loadConfig } from './checkpoint.ts';
@@ -19,7 +19,8 @@ import { reconstructionGrid } from './pictures.ts';
 export const RECONSTRUCT_SUMMARY = 'original | masked | reconstruction grid from a pretraining run.';
 
 export const RECONSTRUCT_FLAGS: FlagSpecs = {
-  ckpt: { kind: 'string', help: 'a pretraining run folder (config.json + spark.safetensors)' },
+  ckpt: { kind: 'string', help: "a pretraining run folder, or an official SparK '*_withdecoder_*.pth' (then give --model)" },
+  model: { kind: 'string', help: 'the encoder of a .pth checkpoint (e.g. resnet50, convnext-small)' },
   images: { kind: 'string', help: "a folder of images, or 'embedded' (its test images)", default: 'embedded' },
   'mask-ratio': { kind: 'float', help: "fraction of patches masked (the run's if absent)", min: 0, max: 0.99 },
   count: { kind: 'int', help: 'rows (images)', default: 8, min: 1, max: 64 },
@@ -28,20 +29,39 @@ export const RECONSTRUCT_FLAGS: FlagSpecs = {
   help: { kind: 'bool', help: 'show this help', default: false },
 };
 
-export async function reconstruct(argv: readonly string[]): Promise<number> {
-  const flags = parseFlags(argv, RECONSTRUCT_FLAGS);
-  const dir = flags.ckpt as string | undefined;
-  if (!dir) throw new UsageError('--ckpt is required');
-  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--ckpt: '${dir}' is not a run folder`);
-  const run = loadConfig(dir);
-  if (run.command !== 'pretrain') throw new UsageError(`--ckpt: ${dir} holds a ${run.command} run, not a pretraining run`);
+/** A SparK from a sparkts run folder, or from an official `*_withdecoder_*.pth` (its module dict and config). */
+function openCheckpoint(path: string | undefined, model: string | undefined, maskRatio: number | undefined): { spark: SparK; inputSize: number } {
+  if (!path) throw new UsageError('--ckpt is required');
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (stat?.isFile() && /\.pth?$/.test(path)) {
+    if (!model) throw new UsageError('--model is required with a .pth checkpoint');
+    const choice = modelChoice(model);
+    const { tensors, extras } = stateDictFrom(loadTorch(path), path);
+    const config = (extras.config ?? {}) as Record<string, unknown>;
+    const inputSize = typeof config['sparse_encoder.input_size'] === 'number' ? config['sparse_encoder.input_size'] : choice.inputSize;
+    const spark = new SparK(choice.build({}), {
+      inputSize, maskRatio: maskRatio ?? (typeof config.mask_ratio === 'number' ? config.mask_ratio : 0.6),
+      decoderWidth: typeof config['dense_decoder.width'] === 'number' ? config['dense_decoder.width'] : choice.decoderWidth, densifyNorm: choice.densifyNorm,
+    });
+    spark.loadStateDict(tensors, { strict: true });
+    return { spark, inputSize };
+  }
+  if (!stat?.isDirectory()) throw new UsageError(`--ckpt: '${path}' is not a run folder or a .pth file`);
+  const run = loadConfig(path);
+  if (run.command !== 'pretrain') throw new UsageError(`--ckpt: ${path} holds a ${run.command} run, not a pretraining run`);
   const choice = modelChoice(run.flags.model as string);
   const inputSize = (run.flags['input-size'] as number | undefined) ?? choice.inputSize;
   const spark = new SparK(choice.build({}), {
-    inputSize, maskRatio: (flags['mask-ratio'] as number | undefined) ?? (run.flags['mask-ratio'] as number),
+    inputSize, maskRatio: maskRatio ?? (run.flags['mask-ratio'] as number),
     decoderWidth: (run.flags['decoder-width'] as number | undefined) ?? choice.decoderWidth, densifyNorm: choice.densifyNorm,
   });
-  spark.loadStateDict(loadSafetensors(join(dir, 'spark.safetensors')), { strict: true });
+  spark.loadStateDict(loadSafetensors(join(path, 'spark.safetensors')), { strict: true });
+  return { spark, inputSize };
+}
+
+export async function reconstruct(argv: readonly string[]): Promise<number> {
+  const flags = parseFlags(argv, RECONSTRUCT_FLAGS);
+  const { spark, inputSize } = openCheckpoint(flags.ckpt as string | undefined, flags.model as string | undefined, flags['mask-ratio'] as number | undefined);
   spark.eval();
   const spec = flags.images as string;
   const dataset = openDataset(spec, 'test');

@@ -40,7 +40,7 @@ test('reconstruct draws rows of original | masked | reconstruction', () => {
   const img = decodeImage(readFileSync(png));
   assert.equal([img.width, img.height], [3 * 32 + 4 * 2, 4 * 32 + 5 * 2]);
   assert.is(sparkts(['reconstruct']).status, 2);
-  assert.match(sparkts(['reconstruct', '--ckpt', join(dir, 'nope')]).stderr, /is not a run folder/);
+  assert.match(sparkts(['reconstruct', '--ckpt', join(dir, 'nope')]).stderr, /is not a run folder or a \.pth file/);
 });
 
 test.run();
