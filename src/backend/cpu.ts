@@ -1,6 +1,8 @@
 /**
- * The CPU backend: plain TypeScript over typed arrays. Conv and matmul use the fast blocked kernels;
- * everything else is the reference loop, which is already a single pass.
+ * The CPU backend. Matrix products and convolutions (dense and active-site) run on the WebAssembly SIMD
+ * kernels, on every core, when the runtime has them (float32; float64 stays in TypeScript for gradient checks);
+ * otherwise on the plain TypeScript kernels. Everything else is the reference loop, already a single pass.
+ * `SPARKTS_WASM=0` forces the TypeScript kernels; `SPARKTS_THREADS=n` sets the thread count.
  */
 import type { Backend } from './backend.ts';
 import { unary, binary, where } from '../../kernels/cpu/elementwise.ts';
@@ -13,10 +15,22 @@ import { activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight } f
 import {
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
 } from '../../kernels/cpu/pool.ts';
+import { wasmAvailable, wasmDescription } from '../../kernels/wasm/runtime.ts';
+import { gemmWasm } from '../../kernels/wasm/gemm.ts';
+import { conv2dWasm, conv2dBackwardInputWasm, conv2dBackwardWeightWasm } from '../../kernels/wasm/conv2d.ts';
+import { activeConv2dWasm, activeConv2dBackwardInputWasm, activeConv2dBackwardWeightWasm } from '../../kernels/wasm/active_conv.ts';
+
+const fast = wasmAvailable();
 
 export const cpuBackend: Backend = {
-  name: 'cpu',
-  unary, binary, where, reduce, argmax, stridedCopy, indexSelect, indexAdd, gather, scatterAdd, gemm,
-  conv2d, conv2dBackwardInput, conv2dBackwardWeight, activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight,
+  name: fast ? `cpu (${wasmDescription()})` : 'cpu (TypeScript kernels, 1 thread)',
+  unary, binary, where, reduce, argmax, stridedCopy, indexSelect, indexAdd, gather, scatterAdd,
+  gemm: fast ? gemmWasm : gemm,
+  conv2d: fast ? conv2dWasm : conv2d,
+  conv2dBackwardInput: fast ? conv2dBackwardInputWasm : conv2dBackwardInput,
+  conv2dBackwardWeight: fast ? conv2dBackwardWeightWasm : conv2dBackwardWeight,
+  activeConv2d: fast ? activeConv2dWasm : activeConv2d,
+  activeConv2dBackwardInput: fast ? activeConv2dBackwardInputWasm : activeConv2dBackwardInput,
+  activeConv2dBackwardWeight: fast ? activeConv2dBackwardWeightWasm : activeConv2dBackwardWeight,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
 };

@@ -1,0 +1,102 @@
+/**
+ * General matrix multiply on the WebAssembly SIMD kernels: C[M×N] (= or +=) op(A)[M×K] · op(B)[K×N], row-major,
+ * exactly the contract of `kernels/cpu/gemm.ts` (its `gemmRef` is the reference twin), computed in float32.
+ *
+ * GotoBLAS structure: for each NC-wide panel of op(B) and KC-deep slice of K, the slice of op(B) is packed into
+ * NR-wide strips (in wasm), then each MC-tall block of op(A) is packed into MR-tall strips and the macro-kernel
+ * runs the MR×NR f32x4 micro-kernel over every (strip of A, strip of B) pair. The first K slice stores into C
+ * (unless accumulating), later ones add, so C needs no zeroing pass. Sums are float32 in KC-deep runs, as in
+ * PyTorch's CPU float32 gemm.
+ *
+ * `gemmPtr` works on operands already in wasm memory (byte addresses), for conv's im2col buffers and for
+ * workers: it allocates only its packing buffers, and a worker could run the same blocks over a sub-range of M
+ * or N. `gemmWasm` is the typed-array entry: it copies A, B (and C when accumulating) in and C out. Float64
+ * operands (gradient checks) go to the plain-JS gemm, which accumulates in doubles: the fast path is float32.
+ * Threads: with the runtime's worker pool, each `macro` call is split over its nc columns at multiples of NR:
+ * thread t runs macro(mc, js1 − js0, kc, pa, pb + js0·kc·4, pcBlock + js0·4, ldc, acc, its own tmp) on columns
+ * [js0, js1) of the same packed block, the calling thread included. Packing stays on the calling thread.
+ * Left out: strided operands, alpha/beta other than 0/1.
+ */
+import type { FloatArray } from '../../src/tensor/dtype.ts';
+import { gemm, type GemmParams } from '../cpu/gemm.ts';
+import { MR, NR } from './module.ts';
+import { getRuntime, requireRuntime, type WasmRuntime } from './runtime.ts';
+
+/**
+ * Block sizes in floats. A KC-deep NR strip of B (8 KiB) stays in L1 while the packed MC×KC block of A (128 KiB)
+ * streams from L2; the KC×NC panel of B (up to 4 MiB) lives in L3.
+ */
+export const KC = 256;
+export const MC = 128; // a multiple of MR
+export const NC = 4096; // a multiple of NR
+
+const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
+
+/**
+ * C (=|+=) op(A)·op(B) with A, B, C in the runtime's memory at byte addresses aPtr, bPtr, cPtr, laid out as
+ * GemmParams says (A: M×K or K×M, B: K×N or N×K, C: M×N, all contiguous row-major).
+ */
+export function gemmPtr(p: GemmParams, aPtr: number, bPtr: number, cPtr: number, rt: WasmRuntime = requireRuntime()): void {
+  const { M, N, K, transA, transB, accumulate } = p;
+  if (M === 0 || N === 0) return;
+  if (K === 0) {
+    if (!accumulate) rt.f32.fill(0, cPtr >>> 2, (cPtr >>> 2) + M * N);
+    return;
+  }
+  const mark = rt.mark();
+  const kcMax = Math.min(KC, K);
+  const pa = rt.alloc(Math.min(MC, roundUp(M, MR)) * kcMax);
+  const pb = rt.alloc(Math.min(NC, roundUp(N, NR)) * kcMax);
+  const pool = rt.pool();
+  const threads = pool ? pool.threads : 1;
+  const tmps = Array.from({ length: threads }, () => rt.alloc(MR * NR));
+  // op(A)[i, k] is at a + (i·aI + k·aK)·4, op(B)[k, j] at b + (k·bK + j·bJ)·4.
+  const aI = transA ? 1 : K, aK = transA ? M : 1;
+  const bK = transB ? 1 : N, bJ = transB ? K : 1;
+  const kern = rt.kernels;
+  for (let j0 = 0; j0 < N; j0 += NC) {
+    const nc = Math.min(NC, N - j0);
+    for (let k0 = 0; k0 < K; k0 += KC) {
+      const kc = Math.min(KC, K - k0);
+      kern.packB(bPtr + (k0 * bK + j0 * bJ) * 4, bJ, bK, nc, kc, pb);
+      const acc = accumulate || k0 > 0 ? 1 : 0;
+      for (let i0 = 0; i0 < M; i0 += MC) {
+        const mc = Math.min(MC, M - i0);
+        kern.packA(aPtr + (i0 * aI + k0 * aK) * 4, aI, aK, mc, kc, pa);
+        const pc = cPtr + (i0 * N + j0) * 4;
+        if (!pool || nc < 2 * NR) kern.macro(mc, nc, kc, pa, pb, pc, N * 4, acc, tmps[0]);
+        else pool.run('macro', columnShares(nc, threads).map(([js0, js1], t) => [mc, js1 - js0, kc, pa, pb + js0 * kc * 4, pc + js0 * 4, N * 4, acc, tmps[t]]));
+      }
+    }
+  }
+  rt.reset(mark);
+}
+
+/** Split nc columns into up to `threads` runs, each a multiple of NR wide (the last takes the rest). */
+function columnShares(nc: number, threads: number): [number, number][] {
+  const width = roundUp(Math.ceil(nc / threads), NR);
+  const shares: [number, number][] = [];
+  for (let js0 = 0; js0 < nc; js0 += width) shares.push([js0, Math.min(nc, js0 + width)]);
+  return shares;
+}
+
+/** C (=|+=) op(A)·op(B) over typed arrays; same contract as `gemmRef`. Float64 operands use the JS gemm. */
+export function gemmWasm(
+  p: GemmParams, a: FloatArray, aOff: number, b: FloatArray, bOff: number, c: FloatArray, cOff: number,
+): void {
+  const rt = getRuntime();
+  if (!rt || !(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array)) {
+    gemm(p, a, aOff, b, bOff, c, cOff);
+    return;
+  }
+  const { M, N, K } = p;
+  if (M === 0 || N === 0) return;
+  const mark = rt.mark();
+  const aPtr = rt.alloc(M * K), bPtr = rt.alloc(K * N), cPtr = rt.alloc(M * N);
+  rt.write(aPtr, a, aOff, M * K);
+  rt.write(bPtr, b, bOff, K * N);
+  if (p.accumulate) rt.write(cPtr, c, cOff, M * N);
+  gemmPtr(p, aPtr, bPtr, cPtr, rt);
+  rt.read(cPtr, M * N, c, cOff);
+  rt.reset(mark);
+}

@@ -1,0 +1,214 @@
+/**
+ * The WebAssembly runtime of the SIMD kernels: feature detection, the compiled kernel module, its memory and an
+ * arena allocator over that memory.
+ *
+ * - Detection: SIMD (f32x4) and relaxed SIMD are probed with `WebAssembly.validate` on tiny modules. The kernels
+ *   need SIMD; relaxed SIMD (`f32x4.relaxed_madd`, a fused multiply-add where the CPU has one) is used when the
+ *   runtime validates it (Node 20 does so only under `--experimental-wasm-relaxed-simd`). `SPARKTS_WASM=0`
+ *   turns the whole path off, `SPARKTS_WASM_RELAXED=0` turns off relaxed SIMD.
+ * - Memory: one `WebAssembly.Memory`, imported by the module (so a later worker pool can instantiate the same
+ *   module over the same memory). By default not shared and growable without bound; `{ shared: true }` makes it
+ *   a shared memory with a fixed maximum, so that every worker sees the same bytes. Growing a non-shared memory
+ *   detaches the old ArrayBuffer: read `rt.f32` / `rt.i32` again after any `alloc` (they are refreshed there).
+ * - Allocation: a bump arena with stack discipline. `alloc(n)` returns the byte address of n float32 slots,
+ *   64-byte aligned (a cache line, and 16 for v128); `mark()` / `reset(mark)` free everything allocated after the
+ *   mark. Every kernel marks on entry and resets on exit, so the arena holds nothing between kernel calls; it
+ *   only keeps the pages it grew to. Allocation happens on the calling (main) thread; workers get addresses.
+ * - The default runtime (`getRuntime()`) is created on first use and kept as a cache of a compiled module and of
+ *   memory (the only module-level state here; it carries no data from one kernel call to the next).
+ * Left out: freeing pages back (a memory never shrinks), multiple memories.
+ */
+import { availableParallelism } from 'node:os';
+import { ModuleBuilder, type FunctionBuilder } from './builder.ts';
+import { buildKernelModule, type KernelExports } from './module.ts';
+import { ThreadPool } from './pool.ts';
+
+/** The WebAssembly global (typed by src/types/webassembly.d.ts), or undefined where the runtime has none. */
+function wasmApi(): typeof WebAssembly | undefined {
+  return typeof WebAssembly === 'object' ? WebAssembly : undefined;
+}
+
+function env(name: string): string | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+}
+
+/** `WebAssembly.validate`, false where there is no WebAssembly at all. */
+export function validateWasm(bytes: Uint8Array): boolean {
+  const api = wasmApi();
+  return api !== undefined && api.validate(bytes);
+}
+
+/** A module whose single function runs `body`: the probe for one feature. */
+function probe(body: (f: FunctionBuilder) => void): Uint8Array {
+  const m = new ModuleBuilder();
+  m.func('probe', [], [], body);
+  return m.build();
+}
+
+/** Does this runtime validate 128-bit SIMD (f32x4 arithmetic)? */
+export function detectSimd(): boolean {
+  return validateWasm(probe((f) => f.v128ConstF32([1, 2, 3, 4]).v128ConstF32([1, 1, 1, 1]).f32x4Mul().drop()));
+}
+
+/** Does this runtime validate relaxed SIMD (f32x4.relaxed_madd)? */
+export function detectRelaxedSimd(): boolean {
+  return validateWasm(probe((f) => f.v128ConstF32([1, 2, 3, 4]).v128ConstF32([1, 1, 1, 1]).v128ConstF32([0, 0, 0, 0])
+    .f32x4RelaxedMadd().drop()));
+}
+
+const PAGE = 65536;
+/** The first bytes of memory are never handed out, so that address 0 is never a valid buffer. */
+const BASE = 1024;
+const ALIGN = 64;
+
+export interface RuntimeOptions {
+  /** Use relaxed SIMD: default where detected (and not turned off by SPARKTS_WASM_RELAXED=0). */
+  relaxed?: boolean;
+  /** A shared memory (for workers). Default false. */
+  shared?: boolean;
+  /** Threads the kernels may use, the calling one included; more than 1 needs a shared memory. Default 1. */
+  threads?: number;
+  /** Initial memory in 64 KiB pages. Default 256 (16 MiB). */
+  initialPages?: number;
+  /** Maximum pages of a shared memory. Default 32768 (2 GiB). */
+  maximumPages?: number;
+}
+
+/** A compiled kernel module, its memory and the arena over it. */
+export class WasmRuntime {
+  readonly memory: WebAssembly.Memory;
+  readonly kernels: KernelExports;
+  /** The compiled module, for instantiating it again in a worker over the same (shared) memory. */
+  readonly module: WebAssembly.Module;
+  readonly relaxed: boolean;
+  readonly shared: boolean;
+  /** float32 and int32 views of the whole memory (refreshed whenever `alloc` grows it). */
+  f32!: Float32Array;
+  i32!: Int32Array;
+  /** Threads the kernels use (1: this thread only). */
+  readonly threads: number;
+  private top = BASE;
+  private workers: ThreadPool | null = null;
+
+  constructor(opts: RuntimeOptions = {}) {
+    const api = wasmApi();
+    if (!api) throw new Error('WebAssembly is not available');
+    if (!detectSimd()) throw new Error('WebAssembly SIMD is not available');
+    this.relaxed = opts.relaxed ?? (env('SPARKTS_WASM_RELAXED') !== '0' && detectRelaxedSimd());
+    if (this.relaxed && !detectRelaxedSimd()) throw new Error('relaxed SIMD asked for but not available');
+    this.threads = Math.max(1, Math.floor(opts.threads ?? 1));
+    this.shared = opts.shared ?? this.threads > 1;
+    if (this.threads > 1 && !this.shared) throw new Error('more than one thread needs a shared memory');
+    const initial = opts.initialPages ?? 256;
+    const maximum = opts.maximumPages ?? 32768;
+    const bytes = buildKernelModule({ relaxed: this.relaxed, shared: this.shared, maximumPages: maximum });
+    this.module = new api.Module(bytes);
+    this.memory = new api.Memory(this.shared ? { initial, maximum, shared: true } : { initial });
+    const instance = new api.Instance(this.module, { env: { memory: this.memory } });
+    this.kernels = instance.exports as unknown as KernelExports;
+    this.refreshViews();
+  }
+
+  /** 'wasm-relaxed-simd' or 'wasm-simd128', with the thread count. */
+  get description(): string {
+    return `${this.relaxed ? 'wasm-relaxed-simd' : 'wasm-simd128'}, ${this.threads} thread${this.threads > 1 ? 's' : ''}`;
+  }
+
+  /** The worker pool (threads − 1 workers over this memory), started on first use; null with one thread. */
+  pool(): ThreadPool | null {
+    if (this.threads <= 1) return null;
+    this.workers ??= new ThreadPool(this.threads, this.module, this.memory, this.kernels as unknown as Record<string, (...args: number[]) => void>,
+      { importModule: 'env', importName: 'memory', names: ['macro'] });
+    return this.workers;
+  }
+
+  private refreshViews(): void {
+    this.f32 = new Float32Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
+  }
+
+  /** Byte address of `floats` float32 (or int32) slots, 64-byte aligned, valid until the enclosing reset. */
+  alloc(floats: number): number {
+    const ptr = this.top;
+    const end = ptr + Math.ceil((floats * 4) / ALIGN) * ALIGN;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      // Grow by at least half again what there is, so that a sequence of growing calls stays cheap.
+      const need = Math.ceil((end - have) / PAGE);
+      this.memory.grow(Math.max(need, Math.ceil(have / PAGE / 2)));
+      this.refreshViews();
+    }
+    this.top = end;
+    return ptr;
+  }
+
+  mark(): number {
+    return this.top;
+  }
+
+  reset(mark: number): void {
+    this.top = mark;
+  }
+
+  /** Bytes of memory in use by live allocations. */
+  get used(): number {
+    return this.top - BASE;
+  }
+
+  /** Copies src[from, from + n) into memory at byte address ptr. */
+  write(ptr: number, src: Float32Array, from = 0, n = src.length - from): void {
+    this.f32.set(from === 0 && n === src.length ? src : src.subarray(from, from + n), ptr >>> 2);
+  }
+
+  /** Copies n floats at byte address ptr into dst[to, to + n). */
+  read(ptr: number, n: number, dst: Float32Array, to = 0): void {
+    dst.set(this.f32.subarray(ptr >>> 2, (ptr >>> 2) + n), to);
+  }
+}
+
+/** SPARKTS_THREADS, or every core this process may use; workers need SharedArrayBuffer. */
+function threadsWanted(): number {
+  const given = Number(env('SPARKTS_THREADS'));
+  if (typeof SharedArrayBuffer === 'undefined') return 1;
+  return Number.isInteger(given) && given >= 1 ? given : availableParallelism();
+}
+
+let defaultRuntime: WasmRuntime | null | undefined;
+let unavailableReason = '';
+
+/** The default runtime, created on first use; null where WebAssembly SIMD is unavailable or turned off. */
+export function getRuntime(): WasmRuntime | null {
+  if (defaultRuntime === undefined) {
+    const off = env('SPARKTS_WASM');
+    if (off === '0' || off === 'off') {
+      defaultRuntime = null;
+      unavailableReason = 'turned off by SPARKTS_WASM';
+    } else {
+      try {
+        defaultRuntime = new WasmRuntime({ threads: threadsWanted() });
+      } catch (e) {
+        defaultRuntime = null;
+        unavailableReason = e instanceof Error ? e.message : String(e);
+      }
+    }
+  }
+  return defaultRuntime;
+}
+
+/** Whether the WebAssembly SIMD kernels can run here. */
+export function wasmAvailable(): boolean {
+  return getRuntime() !== null;
+}
+
+/** 'wasm-relaxed-simd', 'wasm-simd128', or 'unavailable: <why>'. */
+export function wasmDescription(): string {
+  const rt = getRuntime();
+  return rt ? rt.description : `unavailable: ${unavailableReason}`;
+}
+
+/** The default runtime, or an error naming why there is none (for callers that checked `wasmAvailable()`). */
+export function requireRuntime(): WasmRuntime {
+  const rt = getRuntime();
+  if (!rt) throw new Error(`WebAssembly SIMD kernels ${wasmDescription()}`);
+  return rt;
+}

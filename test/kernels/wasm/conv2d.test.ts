@@ -1,0 +1,108 @@
+/**
+ * The wasm conv2d passes (im2col + SIMD gemm, the 1×1 shortcut, the depthwise f32x4 kernels) against the reference
+ * loops of kernels/cpu on random shapes: dense, grouped, depthwise, depthwise with a channel multiplier; stride,
+ * padding, dilation, output sizes off by one (transposed convolutions pass sizes with output padding), and fixed
+ * shapes that take each path. Outputs start as NaN so an element the kernel forgets shows up.
+ * Tolerance (helpers.ts): float32 sums of at most T = Cg·R·S + Kg·R·S + N·OH·OW products per output.
+ */
+import { test } from 'uvu';
+import fc from 'fast-check';
+import {
+  conv2dBackwardInputRef, conv2dBackwardWeightRef, conv2dRef, type Conv2dParams,
+} from '../../../kernels/cpu/conv2d.ts';
+import {
+  conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm,
+} from '../../../kernels/wasm/conv2d.ts';
+import { abs64, assertClose, randomF32, seeded, wasmOrSkip } from './helpers.ts';
+
+function convOut(inSize: number, k: number, stride: number, pad: number, dilation: number): number {
+  return Math.floor((inSize + 2 * pad - dilation * (k - 1) - 1) / stride) + 1;
+}
+
+const convParamsArb: fc.Arbitrary<Conv2dParams> = fc.record({
+  N: fc.integer({ min: 1, max: 2 }),
+  kind: fc.constantFrom('dense', 'grouped', 'depthwise', 'depthwise', 'multiplier'),
+  groups: fc.integer({ min: 2, max: 3 }),
+  channelsPerGroup: fc.integer({ min: 1, max: 4 }),
+  outPerGroup: fc.integer({ min: 1, max: 5 }),
+  H: fc.integer({ min: 1, max: 11 }), W: fc.integer({ min: 1, max: 21 }),
+  R: fc.integer({ min: 1, max: 7 }), S: fc.integer({ min: 1, max: 7 }),
+  strideH: fc.constantFrom(1, 1, 2, 3), strideW: fc.constantFrom(1, 1, 2, 3),
+  padH: fc.integer({ min: 0, max: 3 }), padW: fc.integer({ min: 0, max: 3 }),
+  dilationH: fc.integer({ min: 1, max: 2 }), dilationW: fc.integer({ min: 1, max: 2 }),
+  extraOH: fc.integer({ min: -1, max: 1 }), extraOW: fc.integer({ min: -1, max: 1 }),
+}).map(({ kind, groups, channelsPerGroup, outPerGroup, extraOH, extraOW, ...s }) => {
+  let G: number, C: number, K: number;
+  switch (kind) {
+    case 'dense': G = 1; C = channelsPerGroup; K = outPerGroup; break;
+    case 'grouped': G = groups; C = groups * channelsPerGroup; K = groups * outPerGroup; break;
+    case 'depthwise': G = C = K = groups * channelsPerGroup; break;
+    default: G = C = groups * channelsPerGroup; K = 2 * C; break;
+  }
+  const OH = Math.max(0, convOut(s.H, s.R, s.strideH, s.padH, s.dilationH) + extraOH);
+  const OW = Math.max(0, convOut(s.W, s.S, s.strideW, s.padW, s.dilationW) + extraOW);
+  return { ...s, C, K, groups: G, OH, OW };
+});
+
+const unit = { strideH: 1, strideW: 1, dilationH: 1, dilationW: 1 };
+/** Shapes for each path: 1×1 shortcut and near-misses, 3×3 with more channels than a tile, depthwise 7×7 wider
+ *  than one 16-column register tile, a depthwise filter wider than 4 taps, padding past the filter's reach. */
+const namedShapes: Conv2dParams[] = [
+  { N: 2, C: 5, H: 6, W: 7, K: 3, R: 1, S: 1, OH: 6, OW: 7, padH: 0, padW: 0, groups: 1, ...unit },
+  { N: 2, C: 5, H: 6, W: 7, K: 3, R: 1, S: 1, OH: 5, OW: 7, padH: 0, padW: 0, groups: 1, ...unit },
+  { N: 2, C: 6, H: 6, W: 7, K: 4, R: 1, S: 1, OH: 3, OW: 4, padH: 0, padW: 0, groups: 2, ...unit, strideH: 2, strideW: 2 },
+  { N: 2, C: 19, H: 13, W: 11, K: 35, R: 3, S: 3, OH: 13, OW: 11, padH: 1, padW: 1, groups: 1, ...unit },
+  { N: 2, C: 6, H: 19, W: 37, K: 6, R: 7, S: 7, OH: 19, OW: 37, padH: 3, padW: 3, groups: 6, ...unit },
+  { N: 1, C: 3, H: 5, W: 12, K: 3, R: 3, S: 11, OH: 5, OW: 12, padH: 1, padW: 5, groups: 3, ...unit },
+  { N: 1, C: 2, H: 4, W: 5, K: 2, R: 3, S: 3, OH: 8, OW: 9, padH: 4, padW: 4, groups: 2, ...unit },
+  { N: 1, C: 4, H: 9, W: 9, K: 4, R: 4, S: 4, OH: 18, OW: 18, padH: 2, padW: 2, groups: 1, ...unit },
+  { N: 1, C: 6, H: 10, W: 9, K: 9, R: 3, S: 2, OH: 4, OW: 7, strideH: 2, strideW: 1, padH: 1, padW: 2, dilationH: 2, dilationW: 2, groups: 3 },
+];
+
+function check(p: Conv2dParams, seed: number): void {
+  const rand = seeded(seed);
+  const nx = p.N * p.C * p.H * p.W, nw = p.K * (p.C / p.groups) * p.R * p.S, ny = p.N * p.K * p.OH * p.OW;
+  const x = randomF32(nx, rand), w = randomF32(nw, rand), dy = randomF32(ny, rand);
+  const terms = (p.C / p.groups) * p.R * p.S + (p.K / p.groups) * p.R * p.S + p.N * p.OH * p.OW;
+  const what = (pass: string) => `${pass} ${JSON.stringify(p)}`;
+
+  const y = new Float32Array(ny).fill(NaN), yRef = new Float64Array(ny), yMag = new Float64Array(ny);
+  conv2dWasm(x, w, y, p);
+  conv2dRef(x, w, yRef, p);
+  conv2dRef(abs64(x), abs64(w), yMag, p);
+  assertClose(what('forward'), y, yRef, yMag, terms);
+
+  const dx = new Float32Array(nx).fill(NaN), dxRef = new Float64Array(nx), dxMag = new Float64Array(nx);
+  conv2dBackwardInputWasm(dy, w, dx, p);
+  conv2dBackwardInputRef(dy, w, dxRef, p);
+  conv2dBackwardInputRef(abs64(dy), abs64(w), dxMag, p);
+  assertClose(what('backward input'), dx, dxRef, dxMag, terms);
+
+  const dw = new Float32Array(nw).fill(NaN), dwRef = new Float64Array(nw), dwMag = new Float64Array(nw);
+  conv2dBackwardWeightWasm(x, dy, dw, p);
+  conv2dBackwardWeightRef(x, dy, dwRef, p);
+  conv2dBackwardWeightRef(abs64(x), abs64(dy), dwMag, p);
+  assertClose(what('backward weight'), dw, dwRef, dwMag, terms);
+}
+
+test('wasm conv2d passes == reference on random shapes', () => {
+  if (!wasmOrSkip('wasm conv2d random shapes')) return;
+  fc.assert(fc.property(convParamsArb, fc.nat(), (p, seed) => check(p, seed)), { numRuns: 150 });
+});
+
+test('wasm conv2d passes == reference on shapes that take each path', () => {
+  if (!wasmOrSkip('wasm conv2d named shapes')) return;
+  namedShapes.forEach((p, i) => check(p, 1000 + i));
+});
+
+test('Float64Array arguments go to the JS kernels and still match the reference', () => {
+  const p = namedShapes[3];
+  const rand = seeded(5);
+  const x = Float64Array.from(randomF32(p.N * p.C * p.H * p.W, rand)), w = Float64Array.from(randomF32(p.K * p.C * 9, rand));
+  const y = new Float64Array(p.N * p.K * p.OH * p.OW), yRef = new Float64Array(y.length);
+  conv2dWasm(x, w, y, p);
+  conv2dRef(x, w, yRef, p);
+  for (let i = 0; i < y.length; i++) if (Math.abs(y[i] - yRef[i]) > 1e-12) throw new Error(`float64 conv [${i}]`);
+});
+
+test.run();
