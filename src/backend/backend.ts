@@ -7,6 +7,7 @@ import type { reduce, argmax } from '../../kernels/cpu/reduce.ts';
 import type { stridedCopy } from '../../kernels/cpu/copy.ts';
 import type { indexSelect, indexAdd, gather, scatterAdd } from '../../kernels/cpu/gather.ts';
 import type { gemm } from '../../kernels/cpu/gemm.ts';
+import type { channelStats, channelNormalize, channelNormalizeBackward, layerNormForward, layerNormBackward } from '../../kernels/cpu/norm.ts';
 import type { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from '../../kernels/cpu/conv2d.ts';
 import type { activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight } from '../../kernels/cpu/active_conv.ts';
 import type {
@@ -32,6 +33,11 @@ export interface Backend {
   activeConv2d: typeof activeConv2d;
   activeConv2dBackwardInput: typeof activeConv2dBackwardInput;
   activeConv2dBackwardWeight: typeof activeConv2dBackwardWeight;
+  channelStats: typeof channelStats;
+  channelNormalize: typeof channelNormalize;
+  channelNormalizeBackward: typeof channelNormalizeBackward;
+  layerNormForward: typeof layerNormForward;
+  layerNormBackward: typeof layerNormBackward;
   maxPool2d: typeof maxPool2d;
   maxPool2dBackward: typeof maxPool2dBackward;
   avgPool2d: typeof avgPool2d;

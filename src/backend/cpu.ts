@@ -10,6 +10,7 @@ import { reduce, argmax } from '../../kernels/cpu/reduce.ts';
 import { stridedCopy } from '../../kernels/cpu/copy.ts';
 import { indexSelect, indexAdd, gather, scatterAdd } from '../../kernels/cpu/gather.ts';
 import { gemm } from '../../kernels/cpu/gemm.ts';
+import { channelStats, channelNormalize, channelNormalizeBackward, layerNormForward, layerNormBackward } from '../../kernels/cpu/norm.ts';
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from '../../kernels/cpu/conv2d.ts';
 import { activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight } from '../../kernels/cpu/active_conv.ts';
 import {
@@ -32,5 +33,6 @@ export const cpuBackend: Backend = {
   activeConv2d: fast ? activeConv2dWasm : activeConv2d,
   activeConv2dBackwardInput: fast ? activeConv2dBackwardInputWasm : activeConv2dBackwardInput,
   activeConv2dBackwardWeight: fast ? activeConv2dBackwardWeightWasm : activeConv2dBackwardWeight,
+  channelStats, channelNormalize, channelNormalizeBackward, layerNormForward, layerNormBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
 };

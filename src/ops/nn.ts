@@ -1,16 +1,19 @@
 /**
- * Neural-network functions, composed from the primitive ops (so their gradients come from those ops'
- * rules and are checked the same way): linear, batch and layer norm, dropout and drop path, softmax and
- * log-softmax, cross entropy with label smoothing, and mean squared error.
+ * Neural-network functions: batch and layer norm as fused ops (statistics and normalisation in two passes,
+ * backward by the closed-form three-term rule); linear, dropout and drop path, softmax and log-softmax, cross
+ * entropy with label smoothing and mean squared error composed from the primitive ops.
  */
 import type { Tensor } from '../tensor/tensor.ts';
 import type { FloatArray, FloatDType } from '../tensor/dtype.ts';
+import { defineOp } from '../autograd/define.ts';
+import type { ChannelShape } from '../../kernels/cpu/norm.ts';
+import { backend } from '../backend/registry.ts';
 import { sameShape, shapeStr } from '../tensor/shape.ts';
 import { noGrad } from '../autograd/mode.ts';
 import { defaultGenerator, type Generator } from '../tensor/random.ts';
 import { isFloat } from '../tensor/dtype.ts';
-import { emptyFloat, requireFloat } from './util.ts';
-import { add, cast, div, exp, log, mul, ne, rsqrt, sub, where } from './elementwise.ts';
+import { emptyFloat, floatData, requireFloat } from './util.ts';
+import { add, cast, div, exp, log, mul, ne, sub, where } from './elementwise.ts';
 import { max, mean, sum } from './reduce.ts';
 import { bmm } from './matmul.ts';
 import { flatten, gather, permute, reshape, unsqueeze } from './movement.ts';
@@ -33,6 +36,38 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
 
 export interface BatchNormOptions { training?: boolean; momentum?: number; eps?: number }
 
+interface BatchNormAttrs {
+  shape: ChannelShape;
+  eps: number;
+  /** 'batch': statistics from x (filled in by forward); 'running': the given constants */
+  stats: 'batch' | 'running';
+  mean: Float64Array;
+  varBiased: Float64Array;
+  invStd: Float64Array;
+}
+
+/** One fused op: statistics, normalisation and affine in two passes; its backward is the three-term formula. */
+const batchNormOp = defineOp<[Tensor, Tensor, Tensor], BatchNormAttrs>('batchNorm', {
+  forward: ([x, gamma, beta], a) => {
+    if (a.stats === 'batch') {
+      backend().channelStats(floatData(x), a.shape, a.mean, a.varBiased);
+      for (let c = 0; c < a.mean.length; c++) a.invStd[c] = 1 / Math.sqrt(a.varBiased[c] + a.eps);
+    }
+    const { t, data } = emptyFloat(x.shape, x.dtype as FloatDType);
+    backend().channelNormalize(floatData(x), a.shape, a.mean, a.invStd, floatData(gamma), floatData(beta), data);
+    return t;
+  },
+  // dβ = Σg, dγ = Σg·x̂, dx = γ·s/M·(M·g − Σg − x̂·Σg·x̂) with batch statistics, γ·s·g with running ones
+  backward: (g, { inputs: [x, gamma, beta], attrs: a }) => {
+    const dx = x.requiresGrad ? emptyFloat(x.shape, g.dtype as FloatDType) : null;
+    const dGamma = gamma.requiresGrad ? emptyFloat(gamma.shape, g.dtype as FloatDType) : null;
+    const dBeta = beta.requiresGrad ? emptyFloat(beta.shape, g.dtype as FloatDType) : null;
+    backend().channelNormalizeBackward(floatData(g), floatData(x), a.shape, a.mean, a.invStd, floatData(gamma), a.stats === 'batch',
+      dx?.data ?? null, dGamma?.data ?? null, dBeta?.data ?? null);
+    return [dx?.t ?? null, dGamma?.t ?? null, dBeta?.t ?? null];
+  },
+});
+
 /**
  * F.batchNorm over x (N, C, …): statistics per channel over every other axis.
  * training: normalise with the batch mean and *biased* variance, and update runningMean/runningVar in place
@@ -49,38 +84,67 @@ export function batchNorm(
   for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
     if (t && (t.ndim !== 1 || t.shape[0] !== C)) throw new Error(`batchNorm: ${name} of shape ${shapeStr(t.shape)} does not match ${C} channels of input ${shapeStr(x.shape)}`);
   }
-  const axes = x.shape.map((_, i) => i).filter((i) => i !== 1);
-  const perChannel = x.shape.map((d, i) => (i === 1 ? d : 1));
-  const asChannel = (t: Tensor) => reshape(t, perChannel);
-  let centered: Tensor, invStd: Tensor;
+  const dtype = x.dtype as FloatDType;
+  const n = x.size / C;
+  const a: BatchNormAttrs = {
+    shape: { outer: x.shape[0], C, inner: n / Math.max(1, x.shape[0]) }, eps, stats: training ? 'batch' : 'running',
+    mean: new Float64Array(C), varBiased: new Float64Array(C), invStd: new Float64Array(C),
+  };
   if (training) {
-    const n = x.size / C;
     if (n <= 1) throw new Error(`batchNorm: expected more than 1 value per channel when training, got input ${shapeStr(x.shape)}`);
-    const mu = mean(x, axes, true);
-    centered = sub(x, mu);
-    const varBiased = mean(mul(centered, centered), axes, true);
-    invStd = rsqrt(add(varBiased, eps));
-    noGrad(() => {
-      if (runningMean) updateRunning(runningMean, mu, momentum, 1);
-      if (runningVar) updateRunning(runningVar, varBiased, momentum, n / (n - 1));
-    });
   } else {
     if (!runningMean || !runningVar) throw new Error('batchNorm: eval mode needs runningMean and runningVar');
-    centered = sub(x, asChannel(runningMean));
-    invStd = asChannel(rsqrt(add(runningVar, eps)));
+    for (let c = 0; c < C; c++) {
+      a.mean[c] = Number(runningMean.data[c]);
+      a.invStd[c] = 1 / Math.sqrt(Number(runningVar.data[c]) + eps);
+    }
   }
-  let y = mul(centered, invStd);
-  if (weight) y = mul(y, asChannel(weight));
-  if (bias) y = add(y, asChannel(bias));
+  const y = batchNormOp([x, affine(weight, C, dtype, 1), affine(bias, C, dtype, 0)], a);
+  if (training) {
+    // r ← (1 − m)·r + m·batch, with the unbiased variance
+    if (runningMean) updateRunning(runningMean, a.mean, momentum, 1);
+    if (runningVar) updateRunning(runningVar, a.varBiased, momentum, n / (n - 1));
+  }
   return y;
 }
 
-/** r ← (1 − m)·r + m·scale·batch, in place (running statistics are buffers, not graph values). */
-function updateRunning(running: Tensor, batch: Tensor, momentum: number, scale: number): void {
-  const r = running.data as FloatArray;
-  const b = batch.data as FloatArray;
-  for (let i = 0; i < r.length; i++) r[i] = (1 - momentum) * r[i] + momentum * scale * b[i];
+/** γ or β, or a constant stand-in when the norm has none. */
+function affine(t: Tensor | null, n: number, dtype: FloatDType, value: number): Tensor {
+  if (t) return t.dtype === dtype ? t : cast(t, dtype);
+  const { t: c, data } = emptyFloat([n], dtype);
+  data.fill(value);
+  return c;
 }
+
+/** r ← (1 − m)·r + m·scale·batch, in place (running statistics are buffers, not graph values). */
+function updateRunning(running: Tensor, batch: Float64Array, momentum: number, scale: number): void {
+  const r = running.data as FloatArray;
+  for (let i = 0; i < r.length; i++) r[i] = (1 - momentum) * r[i] + momentum * scale * batch[i];
+}
+
+interface LayerNormAttrs { rows: number; D: number; eps: number; mean: Float64Array; invStd: Float64Array }
+
+const layerNormOp = defineOp<[Tensor, Tensor, Tensor], LayerNormAttrs>('layerNorm', {
+  forward: ([x, gamma, beta], a) => {
+    const { t, data } = emptyFloat(x.shape, x.dtype as FloatDType);
+    backend().layerNormForward(floatData(x), a.rows, a.D, a.eps, floatData(gamma), floatData(beta), data, a.mean, a.invStd);
+    return t;
+  },
+  // dx = s/D·(D·gγ − Σgγ − x̂·Σgγ·x̂), dγ = Σ_rows g·x̂, dβ = Σ_rows g
+  backward: (g, { inputs: [x, gamma, beta], attrs: a }) => {
+    const dx = x.requiresGrad ? emptyFloat(x.shape, g.dtype as FloatDType) : null;
+    const dGamma = gamma.requiresGrad ? new Float64Array(a.D) : null;
+    const dBeta = beta.requiresGrad ? new Float64Array(a.D) : null;
+    backend().layerNormBackward(floatData(g), floatData(x), a.rows, a.D, floatData(gamma), a.mean, a.invStd, dx?.data ?? null, dGamma, dBeta);
+    const asTensor = (d: Float64Array | null, like: Tensor) => {
+      if (!d) return null;
+      const { t, data } = emptyFloat(like.shape, g.dtype as FloatDType);
+      data.set(d);
+      return t;
+    };
+    return [dx?.t ?? null, asTensor(dGamma, gamma), asTensor(dBeta, beta)];
+  },
+});
 
 /** F.layerNorm: normalise over the trailing `normalizedShape` axes with the biased variance. */
 export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
@@ -92,13 +156,12 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight:
   for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
     if (t && !sameShape(t.shape, normalizedShape)) throw new Error(`layerNorm: ${name} of shape ${shapeStr(t.shape)} does not match normalizedShape ${shapeStr(normalizedShape)}`);
   }
-  const axes = normalizedShape.map((_, i) => x.ndim - k + i);
-  const centered = sub(x, mean(x, axes, true));
-  const varBiased = mean(mul(centered, centered), axes, true);
-  let y = mul(centered, rsqrt(add(varBiased, eps)));
-  if (weight) y = mul(y, weight);
-  if (bias) y = add(y, bias);
-  return y;
+  const D = normalizedShape.reduce((p, d) => p * d, 1);
+  const rows = x.size / Math.max(1, D);
+  const dtype = x.dtype as FloatDType;
+  const flat = (t: Tensor | null, v: number) => affine(t ? reshape(t, [D]) : null, D, dtype, v);
+  const a: LayerNormAttrs = { rows, D, eps, mean: new Float64Array(rows), invStd: new Float64Array(rows) };
+  return layerNormOp([x, flat(weight, 1), flat(bias, 0)], a);
 }
 
 /** A {0, 1/keep} mask of the given shape: Bernoulli(keep) scaled so the expectation is unchanged. */

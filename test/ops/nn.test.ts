@@ -103,4 +103,36 @@ test('dropPath drops whole samples and scales survivors by 1/(1−p)', () => {
   assert.ok(F.dropPath(x, 0.25, false) === x);
 });
 
+/** The composed forms the fused ops replace: their reference twins. */
+function batchNormComposite(x: Tensor, g: Tensor, b: Tensor, eps: number): Tensor {
+  const axes = x.shape.map((_, i) => i).filter((i) => i !== 1);
+  const per = x.shape.map((d, i) => (i === 1 ? d : 1));
+  const centered = x.sub(x.mean(axes, true));
+  const invStd = centered.mul(centered).mean(axes, true).add(eps).rsqrt();
+  return centered.mul(invStd).mul(g.reshape(...per)).add(b.reshape(...per));
+}
+
+function layerNormComposite(x: Tensor, d: number, g: Tensor, b: Tensor, eps: number): Tensor {
+  const centered = x.sub(x.mean(-1, true));
+  return centered.mul(centered.mul(centered).mean(-1, true).add(eps).rsqrt()).mul(g).add(b);
+}
+
+test('fused batch/layer norm equal their composed twins (values and every gradient)', () => {
+  fc.assert(fc.property(imageShape, seed, ([n, c, h, w], s) => {
+    if (n * h * w < 2) return;
+    const run = (f: (x: Tensor, g: Tensor, b: Tensor) => Tensor) => {
+      const x = leaf([n, c, h, w], s), g = leaf([c], s + 1), b = leaf([c], s + 2);
+      const y = f(x, g, b);
+      y.backward(leaf([...y.shape], s + 3).detach());
+      return [y, x.grad!, g.grad!, b.grad!];
+    };
+    const fused = run((x, g, b) => F.batchNorm(x, null, null, g, b, { training: true }));
+    const twin = run((x, g, b) => batchNormComposite(x, g, b, 1e-5));
+    fused.forEach((t, k) => (t.data as Float64Array).forEach((v, i) => assert.ok(Math.abs(v - (twin[k].data[i] as number)) < 1e-12, `bn ${k}`)));
+    const lnFused = run((x, g, b) => F.layerNorm(x.permute(0, 2, 3, 1), [c], g, b, 1e-6));
+    const lnTwin = run((x, g, b) => layerNormComposite(x.permute(0, 2, 3, 1), c, g, b, 1e-6));
+    lnFused.forEach((t, k) => (t.data as Float64Array).forEach((v, i) => assert.ok(Math.abs(v - (lnTwin[k].data[i] as number)) < 1e-12, `ln ${k}`)));
+  }), RUNS);
+});
+
 test.run();
