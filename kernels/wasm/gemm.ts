@@ -33,6 +33,12 @@ export const NC = 4096; // a multiple of NR
 const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
 
 /**
+ * Multiply-adds below which a macro block runs on the calling thread alone: waking a worker and waiting for it
+ * costs tens of microseconds, about what 2²² multiply-adds take on one core.
+ */
+const PARALLEL_MIN_WORK = 1 << 22;
+
+/**
  * C (=|+=) op(A)·op(B) with A, B, C in the runtime's memory at byte addresses aPtr, bPtr, cPtr, laid out as
  * GemmParams says (A: M×K or K×M, B: K×N or N×K, C: M×N, all contiguous row-major).
  */
@@ -64,7 +70,7 @@ export function gemmPtr(p: GemmParams, aPtr: number, bPtr: number, cPtr: number,
         const mc = Math.min(MC, M - i0);
         kern.packA(aPtr + (i0 * aI + k0 * aK) * 4, aI, aK, mc, kc, pa);
         const pc = cPtr + (i0 * N + j0) * 4;
-        if (!pool || nc < 2 * NR) kern.macro(mc, nc, kc, pa, pb, pc, N * 4, acc, tmps[0]);
+        if (!pool || nc < 2 * NR || mc * nc * kc < PARALLEL_MIN_WORK) kern.macro(mc, nc, kc, pa, pb, pc, N * 4, acc, tmps[0]);
         else pool.run('macro', columnShares(nc, threads).map(([js0, js1], t) => [mc, js1 - js0, kc, pa, pb + js0 * kc * 4, pc + js0 * 4, N * 4, acc, tmps[t]]));
       }
     }
