@@ -44,6 +44,7 @@ export const FINETUNE_FLAGS: FlagSpecs = {
   'layer-decay': { kind: 'float', help: 'layer-wise lr decay (1: none)', default: 0.7, min: 0, max: 1 },
   'label-smoothing': { kind: 'float', help: 'label smoothing', default: 0.1, min: 0, max: 1 },
   opt: { kind: 'string', help: 'optimizer', choices: ['adamw', 'lamb'], default: 'adamw' },
+  'eval-every': { kind: 'int', help: 'evaluate top-1 every N epochs (and always after the last)', default: 1, min: 1 },
   seed: { kind: 'int', help: 'random seed', default: 0, min: 0 },
   out: { kind: 'string', help: 'run folder', default: 'runs/finetune' },
   resume: { kind: 'bool', help: 'continue the run in --out from its last checkpoint', default: false },
@@ -161,6 +162,7 @@ export async function finetune(argv: readonly string[]): Promise<number> {
 
   let position = { epoch: 0, batch: 0, step: 0 };
   let best = 0;
+  let lastTop1 = NaN;
   if (resumed) {
     model.loadStateDict(loadSafetensors(join(out, 'model.safetensors')), { strict: true });
     loadOptimizer(join(out, 'optimizer.safetensors'), opt);
@@ -206,10 +208,12 @@ export async function finetune(argv: readonly string[]): Promise<number> {
         await new Promise((resolve) => setImmediate(resolve));
       }
       const epochDone = batch >= itersPerEpoch;
-      if (epochDone || step >= totalSteps) {
+      const finished = step >= totalSteps || (epochDone && epoch + 1 >= epochs);
+      if ((epochDone && (epoch + 1) % (flags['eval-every'] as number) === 0) || finished) {
         const top1 = topOne(model, evalLoader);
         best = Math.max(best, top1);
         metrics.append({ step, epoch, top1, best });
+        lastTop1 = top1;
         progress.message(`epoch ${epoch}: top-1 ${(100 * top1).toFixed(2)}% (best ${(100 * best).toFixed(2)}%)`);
       }
       if (epochDone) { epoch++; batch = 0; }
@@ -221,7 +225,7 @@ export async function finetune(argv: readonly string[]): Promise<number> {
       }
     }
     progress.end();
-    progress.message(`done: ${step} steps, best top-1 ${(100 * best).toFixed(2)}%; model.safetensors in ${out}`);
+    progress.message(`done: ${step} steps, final top-1 ${(100 * lastTop1).toFixed(2)}% (best ${(100 * best).toFixed(2)}%); model.safetensors in ${out}`);
     return 0;
   } finally {
     process.removeListener('SIGINT', onSignal);
