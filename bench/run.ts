@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { benchKernels, type Row } from './kernels.ts';
+import { benchWasm } from './wasm.ts';
+import { wasmDescription } from '../kernels/wasm/runtime.ts';
 import { benchSpark, type SparkRow } from './spark.ts';
 
 type RefRow = { gflops: number; ms: number };
@@ -57,14 +59,15 @@ function printTable(header: string[], body: string[][]): void {
   body.forEach((b) => console.log(line(b)));
 }
 
-function kernelTable(rows: Row[]): void {
+function kernelTable(plain: Row[], wasm: Row[]): void {
+  const rows = [...plain.map((r) => ({ ...r, shape: `${r.shape} [TypeScript, 1 thread]` })), ...wasm.map((r) => ({ ...r, shape: `${r.shape} [${wasmDescription()}]` }))];
   const ref1 = torchReference('bench/ref/torch_ops.py', 1);
   const ref2 = torchReference('bench/ref/torch_ops.py', 2);
   for (const note of new Set([ref1.note, ref2.note])) if (note) console.log(note);
   console.log('\nKernels. ratio = sparkts GFLOP/s ÷ PyTorch GFLOP/s (higher is better for sparkts)');
   const cell = (r: Row, t: RefRow | undefined) => (t ? [t.gflops.toFixed(2), `${(r.gflops / t.gflops).toFixed(3)}x`] : ['–', '–']);
   printTable(
-    ['op', 'shape', 'sparkts GFLOP/s (1 thread)', 'PyTorch 1 thread', 'ratio', 'PyTorch 2 threads', 'ratio'],
+    ['op', 'shape / kernels', 'sparkts GFLOP/s', 'PyTorch 1 thread', 'ratio', 'PyTorch 2 threads', 'ratio'],
     rows.map((r) => [r.name, r.shape, `${r.gflops.toFixed(2)} (${r.ms.toFixed(1)} ms)`, ...cell(r, ref1.rows[r.name]), ...cell(r, ref2.rows[r.name])]),
   );
 }
@@ -88,7 +91,7 @@ function sparkTable(rows: SparkRow[]): void {
 async function main(): Promise<void> {
   console.log(`sparkts bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}`);
   const only = process.env.SPARKTS_BENCH; // 'kernels' or 'spark' to run one part
-  if (!only || only === 'kernels') kernelTable(await benchKernels());
+  if (!only || only === 'kernels') kernelTable(await benchKernels(), await benchWasm());
   if (!only || only === 'spark') sparkTable(benchSpark());
 }
 

@@ -5,7 +5,7 @@
  * timed as forward + backward input + backward weight. Rows whose case is the same as bench/kernels.ts's (and
  * bench/ref/torch_ops.py's) carry the same name, so the runner can set them side by side.
  * Each case is warmed up (which also lets V8 tier the wasm functions up to its optimizing compiler), then the best
- * of several runs is kept: on a shared machine the fastest run is the one least disturbed by other work. Left out: printing (the runner does it), threads.
+ * of several runs is kept: on a shared machine the fastest run is the one least disturbed by other work. Threads: whatever the default runtime has (SPARKTS_THREADS). Left out: printing (the runner does it).
  */
 import type { Conv2dParams } from '../kernels/cpu/conv2d.ts';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm } from '../kernels/wasm/conv2d.ts';

@@ -49,6 +49,23 @@ def bench_conv(n, c, k, size, kernel, padding, groups):
     return result(flops, ms)
 
 
+def bench_conv_transpose(n, cin, cout, size, kernel, stride, padding):
+    """The SparK decoder's upsampling: ConvTranspose2d(k4, s2, p1), size -> 2*size, forward + backward."""
+    x = (torch.rand(n, cin, size, size) * 2 - 1).requires_grad_()
+    w = (torch.rand(cin, cout, kernel, kernel) * 2 - 1).requires_grad_()
+    out = (size - 1) * stride - 2 * padding + kernel
+    dy = torch.rand(n, cout, out, out) * 2 - 1
+
+    def forward_backward():
+        y = F.conv_transpose2d(x, w, stride=stride, padding=padding)
+        x.grad = w.grad = None
+        y.backward(dy)
+
+    ms = best_ms(forward_backward, warmup=3, runs=5)
+    flops = 3 * 2 * n * cin * size * size * cout * kernel * kernel
+    return result(flops, ms)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)
@@ -56,6 +73,8 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     results = {
         "matmul": bench_matmul(512),
+        "matmul 1024": bench_matmul(1024),
+        "convTranspose4x4s2 fwd+bwd": bench_conv_transpose(8, 96, 96, 24, 4, 2, 1),
         "conv3x3 fwd+bwd": bench_conv(16, 64, 64, 32, 3, 1, 1),
         "depthwise7x7 fwd+bwd": bench_conv(16, 96, 96, 16, 7, 3, 96),
     }

@@ -5,6 +5,9 @@
  */
 import { cpus } from 'node:os';
 import { getBackendName } from '../backend/registry.ts';
+import { getRuntime, wasmDescription } from '../../kernels/wasm/runtime.ts';
+
+const VERSION = '0.1.0';
 import { helpText, UsageError, type FlagSpecs } from './args.ts';
 import { pretrain, PRETRAIN_FLAGS, PRETRAIN_SUMMARY } from './pretrain.ts';
 import { finetune, FINETUNE_FLAGS, FINETUNE_SUMMARY } from './finetune.ts';
@@ -32,11 +35,14 @@ ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`
 `;
 
 function info(): void {
+  const rt = getRuntime();
   const lines = [
-    `sparkts     ${process.env.npm_package_version ?? '0.1.0'}`,
+    `sparkts     ${VERSION}`,
     `node        ${process.version}`,
-    `backend     ${getBackendName()} (plain TypeScript kernels, 1 thread)`,
-    `cpu cores   ${cpus().length}`,
+    `backend     ${getBackendName()}`,
+    `kernels     ${rt ? `WebAssembly ${wasmDescription()} for matmul and convolutions; TypeScript for the rest` : `TypeScript (WebAssembly SIMD ${wasmDescription()})`}`,
+    `threads     ${rt ? rt.threads : 1} (SPARKTS_THREADS to change; SPARKTS_WASM=0 for the TypeScript kernels)`,
+    `cpu         ${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
   ];
   console.log(lines.join('\n'));
 }
