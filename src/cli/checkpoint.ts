@@ -14,7 +14,7 @@ import { writeFileAtomic, saveSafetensors, loadSafetensors, loadSafetensorsMetad
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Optimizer } from '../optim/optimizer.ts';
 import { packStateDict, unpackStateDict } from '../optim/optimizer.ts';
-import type { FlagValues } from './args.ts';
+import { explicitFlags, UsageError, type FlagValues } from './args.ts';
 
 export interface RunPosition {
   /** the epoch and the batch within it where training continues */
@@ -73,5 +73,35 @@ export class MetricsLog {
 
   append(record: Record<string, number | string>): void {
     writeFileSync(this.path, `${JSON.stringify(record)}\n`, { flag: 'a' });
+  }
+}
+
+/**
+ * With --resume: the saved run's flags, overridden by those given now (e.g. --steps or --epochs to extend it),
+ * refusing changes to the flags in `fixed` (they set the model's shape). Without: the flags as parsed.
+ */
+export function resolveRun(command: RunConfig['command'], argv: readonly string[], flags: FlagValues, fixed: readonly string[]): { flags: FlagValues; resumed: RunConfig | null } {
+  if (!flags.resume) return { flags, resumed: null };
+  const out = flags.out as string;
+  const resumed = loadConfig(out);
+  if (resumed.command !== command) throw new UsageError(`--resume: ${out} holds a ${resumed.command} run`);
+  const given = explicitFlags(argv);
+  for (const f of fixed) {
+    if (given.has(f) && flags[f] !== resumed.flags[f]) throw new UsageError(`--${f} ${flags[f]} differs from the run being resumed (${resumed.flags[f]})`);
+  }
+  return { flags: { ...resumed.flags, ...Object.fromEntries([...given].map((g) => [g, flags[g]])), resume: true }, resumed };
+}
+
+/** Run `body` with SIGINT/SIGTERM turned into a flag it polls between steps (so a checkpoint can be written). */
+export async function withStopSignal<T>(body: (stopRequested: () => boolean) => Promise<T>): Promise<T> {
+  let stop = false;
+  const onSignal = () => { stop = true; };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await body(() => stop);
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
 }

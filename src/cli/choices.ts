@@ -3,7 +3,7 @@
  * size and decoder width for each) and data sources ('embedded', 'fashion-mnist', or a folder).
  */
 import { resnet, resnet18, resnet50, type ResNet } from '../../models/resnet.ts';
-import { convnext, convnextAtto, convnextTiny, convnextSmall, type ConvNeXt } from '../../models/convnext.ts';
+import { convnextAtto, convnextTiny, convnextSmall, type ConvNeXt } from '../../models/convnext.ts';
 import { FashionMnist, ImageFolder, type Dataset } from '../data/datasets.ts';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';

@@ -20,10 +20,10 @@ import type { Optimizer } from '../optim/optimizer.ts';
 import { layerDecayGroups } from '../optim/groups.ts';
 import { finetuneSchedule, lrForBatch, applyLrWd } from '../optim/schedule.ts';
 import { loadSafetensors, loadTorch, stateDictFrom } from '../io/index.ts';
-import { parseFlags, explicitFlags, UsageError, type FlagSpecs } from './args.ts';
+import { parseFlags, UsageError, type FlagSpecs } from './args.ts';
 import { MODEL_NAMES, modelChoice, openDataset } from './choices.ts';
 import { Progress } from './progress.ts';
-import { ensureDir, saveConfig, loadConfig, saveOptimizer, loadOptimizer, saveTensors, MetricsLog, type RunConfig } from './checkpoint.ts';
+import { ensureDir, saveConfig, saveOptimizer, loadOptimizer, saveTensors, MetricsLog, resolveRun, withStopSignal } from './checkpoint.ts';
 import { StateDictError, type Module } from '../nn/module.ts';
 
 export const FINETUNE_SUMMARY = 'classification fine-tuning from a pretrained encoder (or from scratch), top-1 every epoch.';
@@ -104,18 +104,8 @@ function topOne(model: Module & { forward(x: Tensor): Tensor }, loader: DataLoad
 }
 
 export async function finetune(argv: readonly string[]): Promise<number> {
-  let flags = parseFlags(argv, FINETUNE_FLAGS);
+  const { flags, resumed } = resolveRun('finetune', argv, parseFlags(argv, FINETUNE_FLAGS), SHAPE_FLAGS);
   const out = flags.out as string;
-  let resumed: RunConfig | null = null;
-  if (flags.resume) {
-    resumed = loadConfig(out);
-    if (resumed.command !== 'finetune') throw new UsageError(`--resume: ${out} holds a ${resumed.command} run`);
-    const given = explicitFlags(argv);
-    for (const f of SHAPE_FLAGS) {
-      if (given.has(f) && flags[f] !== resumed.flags[f]) throw new UsageError(`--${f} ${flags[f]} differs from the run being resumed (${resumed.flags[f]})`);
-    }
-    flags = { ...resumed.flags, ...Object.fromEntries([...given].map((g) => [g, flags[g]])), resume: true };
-  }
   const choice = modelChoice(flags.model as string);
   const inputSize = (flags['input-size'] as number | undefined) ?? choice.inputSize;
   const batchSize = flags['batch-size'] as number;
@@ -178,11 +168,7 @@ export async function finetune(argv: readonly string[]): Promise<number> {
     saveConfig(out, { command: 'finetune', flags: { ...flags, resume: false }, position: pos, generators: { default: defaultGenerator.getState() }, bestTop1: best });
   };
 
-  let stop = false;
-  const onSignal = () => { stop = true; };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return withStopSignal(async (stopRequested) => {
     let { epoch, batch, step } = position;
     while (step < totalSteps && epoch < epochs) {
       loader.setEpoch(epoch);
@@ -204,7 +190,7 @@ export async function finetune(argv: readonly string[]): Promise<number> {
         const imagesPerSecond = (1000 * b.images.shape[0]) / (performance.now() - started);
         metrics.append({ step, epoch, batch: b.batch, loss: value, lr, wd, imagesPerSecond });
         progress.update(step, epoch, { loss: value, lr, imagesPerSecond });
-        if (stop || step >= totalSteps) break;
+        if (stopRequested() || step >= totalSteps) break;
         await new Promise((resolve) => setImmediate(resolve));
       }
       const epochDone = batch >= itersPerEpoch;
@@ -219,7 +205,7 @@ export async function finetune(argv: readonly string[]): Promise<number> {
       if (epochDone) { epoch++; batch = 0; }
       position = { epoch, batch, step };
       save(position);
-      if (stop) {
+      if (stopRequested()) {
         progress.message(`interrupted: saved the run at step ${step} in ${out}; continue with --resume`);
         return 130;
       }
@@ -227,8 +213,5 @@ export async function finetune(argv: readonly string[]): Promise<number> {
     progress.end();
     progress.message(`done: ${step} steps, final top-1 ${(100 * lastTop1).toFixed(2)}% (best ${(100 * best).toFixed(2)}%); model.safetensors in ${out}`);
     return 0;
-  } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-  }
+  });
 }

@@ -20,11 +20,11 @@ import { paramGroupsForSpark } from '../optim/groups.ts';
 import { clipGradNorm } from '../optim/clip.ts';
 import { pretrainSchedule, lrForBatch, applyLrWd } from '../optim/schedule.ts';
 import { writeFileAtomic } from '../io/index.ts';
-import { parseFlags, explicitFlags, UsageError, type FlagSpecs } from './args.ts';
+import { parseFlags, type FlagSpecs } from './args.ts';
 import { MODEL_NAMES, modelChoice, openDataset } from './choices.ts';
 import { Progress } from './progress.ts';
 import { reconstructionGrid } from './pictures.ts';
-import { ensureDir, saveConfig, loadConfig, saveOptimizer, loadOptimizer, saveTensors, MetricsLog, type RunConfig } from './checkpoint.ts';
+import { ensureDir, saveConfig, saveOptimizer, loadOptimizer, saveTensors, MetricsLog, resolveRun, withStopSignal } from './checkpoint.ts';
 import { loadSafetensors } from '../io/index.ts';
 
 export const PRETRAIN_SUMMARY = 'SparK pretraining on unlabeled images; checkpoints in --out at every epoch.';
@@ -60,19 +60,8 @@ function buildOptimizer(name: string, spark: SparK, family: 'resnet' | 'convnext
 }
 
 export async function pretrain(argv: readonly string[]): Promise<number> {
-  let flags = parseFlags(argv, PRETRAIN_FLAGS);
+  const { flags, resumed } = resolveRun('pretrain', argv, parseFlags(argv, PRETRAIN_FLAGS), SHAPE_FLAGS);
   const out = flags.out as string;
-  let resumed: RunConfig | null = null;
-  if (flags.resume) {
-    resumed = loadConfig(out);
-    if (resumed.command !== 'pretrain') throw new UsageError(`--resume: ${out} holds a ${resumed.command} run`);
-    const given = explicitFlags(argv);
-    for (const f of SHAPE_FLAGS) {
-      if (given.has(f) && flags[f] !== resumed.flags[f]) throw new UsageError(`--${f} ${flags[f]} differs from the run being resumed (${resumed.flags[f]})`);
-    }
-    // the saved run's flags, except those given now (e.g. --steps, --epochs to extend it)
-    flags = { ...resumed.flags, ...Object.fromEntries([...given].map((g) => [g, flags[g]])), resume: true };
-  }
   const choice = modelChoice(flags.model as string);
   const inputSize = (flags['input-size'] as number | undefined) ?? choice.inputSize;
   const decoderWidth = (flags['decoder-width'] as number | undefined) ?? choice.decoderWidth;
@@ -123,11 +112,7 @@ export async function pretrain(argv: readonly string[]): Promise<number> {
     writeFileAtomic(join(out, 'reconstruction.png'), encodePng(reconstructionGrid([shown.inp, shown.masked, shown.recOrInp], IMAGENET_MEAN, IMAGENET_STD)));
   };
 
-  let stop: 'signal' | null = null;
-  const onSignal = () => { stop = 'signal'; };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return withStopSignal(async (stopRequested) => {
     let { epoch, batch, step } = position;
     while (step < totalSteps && epoch < epochs) {
       loader.setEpoch(epoch);
@@ -151,7 +136,7 @@ export async function pretrain(argv: readonly string[]): Promise<number> {
         const imagesPerSecond = (1000 * b.images.shape[0]) / ms;
         metrics.append({ step, epoch, batch: b.batch, loss: value, lr, wd, gradNorm: flags.opt === 'lamb' ? (opt as unknown as LAMB).globalGradNorm : gradNorm, imagesPerSecond, ms });
         progress.update(step, epoch, { loss: value, lr, imagesPerSecond });
-        if (stop || step >= totalSteps) break;
+        if (stopRequested() || step >= totalSteps) break;
         await new Promise((resolve) => setImmediate(resolve)); // let Ctrl-C be seen between steps
       }
       if (batch >= itersPerEpoch) {
@@ -161,7 +146,7 @@ export async function pretrain(argv: readonly string[]): Promise<number> {
       position = { epoch, batch, step };
       save(position);
       picture();
-      if (stop) {
+      if (stopRequested()) {
         progress.message(`interrupted: saved the run at step ${step} in ${out}; continue with --resume`);
         return 130;
       }
@@ -169,8 +154,5 @@ export async function pretrain(argv: readonly string[]): Promise<number> {
     progress.end();
     progress.message(`done: ${step} steps; checkpoint, encoder.safetensors and reconstruction.png in ${out}`);
     return 0;
-  } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-  }
+  });
 }
