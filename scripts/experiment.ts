@@ -5,10 +5,11 @@
  * top-1 on the 10,000 test images after the last epoch (no selection on the test set), as mean ± std.
  * Every run goes through the real `sparkts` command line. Results land in experiments/fashion-mnist/:
  * results.json, table.md, loss.png (pretraining loss per step) and reconstruction.png.
- * Budget (this 2-core machine): about an hour. EXPERIMENT_QUICK=1 runs a tiny version to check the plumbing.
+ * Budget (this 2-core machine): about an hour. Interrupted (Ctrl-C), it resumes where it stopped when run again.
+ * EXPERIMENT_QUICK=1 runs a tiny version to check the plumbing.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { linePlot } from '../src/cli/pictures.ts';
 import { encodePng } from '../src/data/decode.ts';
@@ -21,7 +22,7 @@ const SEEDS = [0, 1, 2];
 const PRETRAIN = ['--model', MODEL, '--data', 'fashion-mnist', '--batch-size', '64', '--epochs', '1', '--base-lr', '0.2', '--warmup-epochs', '0.1', ...(quick ? ['--steps', '3'] : [])];
 const FRACTIONS: { name: string; perClass: number; epochs: number }[] = [
   { name: '1%', perClass: 60, epochs: 15 },
-  { name: '10%', perClass: 600, epochs: 5 },
+  { name: '10%', perClass: 600, epochs: 3 },
 ];
 
 function sparkts(args: string[]): void {
@@ -45,7 +46,8 @@ function meanStd(xs: number[]): string {
 function main(): void {
   mkdirSync(RUNS, { recursive: true });
   const pre = join(RUNS, 'pretrain');
-  sparkts(['pretrain', ...PRETRAIN, '--out', pre]);
+  // an interrupted experiment picks up where it stopped: pretraining resumes, finished fine-tunes are kept
+  sparkts(['pretrain', ...(existsSync(join(pre, 'config.json')) ? ['--resume'] : PRETRAIN), '--out', pre]);
   const losses = lines(pre).map((l) => l.loss);
   writeFileSync(join(OUT, 'loss.png'), encodePng(linePlot([losses])));
   copyFileSync(join(pre, 'reconstruction.png'), join(OUT, 'reconstruction.png'));
@@ -57,7 +59,8 @@ function main(): void {
       for (const init of ['spark', 'scratch'] as const) {
         const run = join(RUNS, `ft-${f.perClass}-${init}-${seed}`);
         const epochs = quick ? 1 : f.epochs;
-        sparkts(['finetune', '--model', MODEL, '--data', 'fashion-mnist', '--labels-per-class', String(f.perClass), '--epochs', String(epochs),
+        const done = existsSync(join(run, 'metrics.jsonl')) && lines(run).some((l) => l.top1 !== undefined && l.epoch === epochs - 1);
+        if (!done) sparkts(['finetune', '--model', MODEL, '--data', 'fashion-mnist', '--labels-per-class', String(f.perClass), '--epochs', String(epochs),
           '--eval-every', String(epochs), '--batch-size', '50', '--base-lr', '4e-3', '--layer-decay', '0.8', '--seed', String(seed), '--out', run, ...(init === 'spark' ? ['--init', pre] : []),
           ...(quick ? ['--steps', '2'] : [])]);
         const top1 = lines(run).filter((l) => l.top1 !== undefined).pop()!.top1;
