@@ -113,7 +113,8 @@ test('the kernel module validates in every configuration this runtime supports, 
     console.log('  (relaxed SIMD not available in this process: its module is checked in gemm.test.ts, in a child node)');
   }
   const shared = new WasmRuntime({ shared: true, initialPages: 1, maximumPages: 64 });
-  assert.is(shared.description, 'wasm-simd128+shared');
+  assert.is(shared.description, 'wasm-simd128, 1 thread');
+  assert.is(new WasmRuntime({ threads: 2, initialPages: 1, maximumPages: 64 }).description, 'wasm-simd128, 2 threads');
   assert.ok(shared.memory.buffer instanceof SharedArrayBuffer);
 });
 

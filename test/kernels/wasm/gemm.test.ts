@@ -134,7 +134,7 @@ test('relaxed SIMD (fused multiply-add) gemm == gemmRef, in this process or in a
     console.log('SKIPPED relaxed SIMD gemm: not available even under --experimental-wasm-relaxed-simd');
     return;
   }
-  assert.is(out.description, 'wasm-relaxed-simd');
+  assert.is(out.description, 'wasm-relaxed-simd, 1 thread');
   assert.equal(out.failures, []);
 });
 
