@@ -45,6 +45,11 @@ export function embeddedDir(): string {
   throw new Error('the embedded image set is missing from this installation (src/data/embedded)');
 }
 
+/** How many unreadable files a folder dataset skipped (reported with their paths as they were found). */
+export function skippedCount(ds: Dataset): number {
+  return ds instanceof ImageFolder ? ds.skippedCount : 0;
+}
+
 /** 'embedded' | 'fashion-mnist' | a folder of images; `split` picks the held-out part where there is one. */
 export function openDataset(spec: string, split: 'train' | 'test'): Dataset {
   if (spec === 'embedded') return new FashionMnist(embeddedDir(), split);

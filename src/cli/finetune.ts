@@ -21,7 +21,7 @@ import { layerDecayGroups } from '../optim/groups.ts';
 import { finetuneSchedule, lrForBatch, applyLrWd } from '../optim/schedule.ts';
 import { loadSafetensors, loadTorch, stateDictFrom } from '../io/index.ts';
 import { parseFlags, UsageError, type FlagSpecs } from './args.ts';
-import { MODEL_NAMES, modelChoice, openDataset } from './choices.ts';
+import { MODEL_NAMES, modelChoice, openDataset, skippedCount } from './choices.ts';
 import { Progress } from './progress.ts';
 import { ensureDir, saveConfig, saveOptimizer, loadOptimizer, saveTensors, MetricsLog, resolveRun, withStopSignal } from './checkpoint.ts';
 import { StateDictError, type Module } from '../nn/module.ts';
@@ -161,7 +161,7 @@ export async function finetune(argv: readonly string[]): Promise<number> {
     best = resumed.bestTop1 ?? 0;
   }
   const metrics = new MetricsLog(out, position.step);
-  progress.message(`finetune ${flags.model} on ${dataSpec}: ${train.length} labelled images, ${held.length} held out, ${classes} classes, ${flags.init ? `init ${flags.init}` : 'random init'}`);
+  progress.message(`finetune ${flags.model} on ${dataSpec}: ${train.length} labelled images, ${held.length} held out, ${classes} classes, ${flags.init ? `init ${flags.init}` : 'random init'}${skippedCount(train) + skippedCount(held) ? `; ${skippedCount(train) + skippedCount(held)} unreadable files skipped` : ''}`);
   const save = (pos: typeof position) => {
     saveTensors(out, 'model.safetensors', model.stateDict());
     saveOptimizer(join(out, 'optimizer.safetensors'), opt);

@@ -21,7 +21,7 @@ import { clipGradNorm } from '../optim/clip.ts';
 import { pretrainSchedule, lrForBatch, applyLrWd } from '../optim/schedule.ts';
 import { writeFileAtomic } from '../io/index.ts';
 import { parseFlags, type FlagSpecs } from './args.ts';
-import { MODEL_NAMES, modelChoice, openDataset } from './choices.ts';
+import { MODEL_NAMES, modelChoice, openDataset, skippedCount } from './choices.ts';
 import { Progress } from './progress.ts';
 import { reconstructionGrid } from './pictures.ts';
 import { ensureDir, saveConfig, saveOptimizer, loadOptimizer, saveTensors, MetricsLog, resolveRun, withStopSignal } from './checkpoint.ts';
@@ -95,7 +95,7 @@ export async function pretrain(argv: readonly string[]): Promise<number> {
   }
   const metrics = new MetricsLog(out, position.step);
   const progress = new Progress(totalSteps);
-  progress.message(`pretrain ${flags.model} on ${flags.data}: ${dataset.length} images, ${itersPerEpoch} steps/epoch, ${spark.numParameters().toLocaleString()} parameters, writing to ${out}${resumed ? ` (resumed at step ${position.step})` : ''}`);
+  progress.message(`pretrain ${flags.model} on ${flags.data}: ${dataset.length} images, ${itersPerEpoch} steps/epoch, ${spark.numParameters().toLocaleString()} parameters, writing to ${out}${resumed ? ` (resumed at step ${position.step})` : ''}${skippedCount(dataset) ? `; ${skippedCount(dataset)} unreadable files skipped` : ''}`);
 
   const save = (pos: typeof position) => {
     saveTensors(out, 'spark.safetensors', spark.stateDict());
