@@ -8,29 +8,10 @@
 import { gemm } from '../kernels/cpu/gemm.ts';
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight, type Conv2dParams } from '../kernels/cpu/conv2d.ts';
 
-export type Row = { name: string; shape: string; gflops: number; ms: number };
+import { bestMs, randomFloat32, row, type Row } from './timing.ts';
 
-function randomFloat32(n: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.random() * 2 - 1;
-  return out;
-}
+export type { Row };
 
-/** Fastest wall time of `run` in ms over `runs` timed calls, after `warmup` untimed ones. */
-function bestMs(run: () => void, warmup = 2, runs = 7): number {
-  for (let i = 0; i < warmup; i++) run();
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    run();
-    best = Math.min(best, performance.now() - start);
-  }
-  return best;
-}
-
-function row(name: string, shape: string, flops: number, ms: number): Row {
-  return { name, shape, gflops: flops / ms / 1e6, ms };
-}
 
 function benchMatmul(n: number): Row {
   const a = randomFloat32(n * n), b = randomFloat32(n * n), c = new Float32Array(n * n);

@@ -11,34 +11,8 @@ import type { Conv2dParams } from '../kernels/cpu/conv2d.ts';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm } from '../kernels/wasm/conv2d.ts';
 import { gemmWasm } from '../kernels/wasm/gemm.ts';
 import { wasmAvailable, wasmDescription } from '../kernels/wasm/runtime.ts';
-import type { Row } from './kernels.ts';
+import { bestMs, randomFloat32, row, type Row } from './timing.ts';
 
-function randomFloat32(n: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.random() * 2 - 1;
-  return out;
-}
-
-/**
- * Fastest wall time of `run` in ms over `runs` timed calls, after at least `warmup` untimed ones and 300 ms: V8
- * compiles the optimized code of a hot wasm function on a background thread, and a call only uses it once it is
- * there, so a fixed count of short warm-up calls can still be timing the baseline code.
- */
-function bestMs(run: () => void, warmup = 3, runs = 7): number {
-  const start = performance.now();
-  for (let i = 0; i < warmup || performance.now() - start < 300; i++) run();
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    run();
-    best = Math.min(best, performance.now() - start);
-  }
-  return best;
-}
-
-function row(name: string, shape: string, flops: number, ms: number): Row {
-  return { name, shape, gflops: flops / ms / 1e6, ms };
-}
 
 function benchMatmul(name: string, n: number): Row {
   const a = randomFloat32(n * n), b = randomFloat32(n * n), c = new Float32Array(n * n);
