@@ -21,13 +21,22 @@ const BLOCK = 512;
 
 /** Reusable scratch (a cache of memory, not state): grown on demand. */
 const scratch = { cols: new Float64Array(0), rows: new Float64Array(0), acc: new Float64Array(0) };
+let tapScratch = new Int32Array(0);
+function tapBuffer(size: number): Int32Array {
+  if (tapScratch.length < size) tapScratch = new Int32Array(size);
+  return tapScratch;
+}
 function buffer(name: keyof typeof scratch, size: number): Float64Array {
   if (scratch[name].length < size) scratch[name] = new Float64Array(size);
   return scratch[name];
 }
 
-/** Gather the receptive fields of sites[from, to) of group g into cols (row per site, (c, r, s) per column). */
-function gatherFields(x: FloatArray, p: Conv2dParams, sites: Int32Array, from: number, to: number, g: number, cols: Float64Array): void {
+/**
+ * Where each tap of sites[from, to) of group g reads the input: taps[o] is the flat index into x of column
+ * j = (c, r, s) of site row v (o = (v − from)·span + j), or −1 where the tap falls in the padding.
+ * Gathering and scattering then share this one walk over the receptive fields.
+ */
+function fieldTaps(p: Conv2dParams, sites: Int32Array, from: number, to: number, g: number, taps: Int32Array): void {
   const { C, H, W, R, S, OH, OW, strideH, strideW, padH, padW, dilationH, dilationW, groups } = p;
   const Cg = C / groups, span = Cg * R * S, plane = OH * OW;
   for (let v = from; v < to; v++) {
@@ -43,35 +52,21 @@ function gatherFields(x: FloatArray, p: Conv2dParams, sites: Int32Array, from: n
         const rowBase = (xBase + ih) * W;
         for (let s = 0; s < S; s++, o++) {
           const iw = ow * strideW - padW + s * dilationW;
-          cols[o] = inside && iw >= 0 && iw < W ? x[rowBase + iw] : 0;
+          taps[o] = inside && iw >= 0 && iw < W ? rowBase + iw : -1;
         }
       }
     }
   }
 }
 
-/** Scatter-add dcols (row per site) back onto the input plane positions they were read from. */
-function scatterFields(dcols: Float64Array, p: Conv2dParams, sites: Int32Array, from: number, to: number, g: number, dx: Float64Array): void {
-  const { C, H, W, R, S, OH, OW, strideH, strideW, padH, padW, dilationH, dilationW, groups } = p;
-  const Cg = C / groups, span = Cg * R * S, plane = OH * OW;
-  for (let v = from; v < to; v++) {
-    const site = sites[v];
-    const n = Math.floor(site / plane), pos = site - n * plane;
-    const oh = Math.floor(pos / OW), ow = pos - oh * OW;
-    let o = (v - from) * span;
-    for (let c = 0; c < Cg; c++) {
-      const xBase = (n * C + g * Cg + c) * H;
-      for (let r = 0; r < R; r++) {
-        const ih = oh * strideH - padH + r * dilationH;
-        const inside = ih >= 0 && ih < H;
-        const rowBase = (xBase + ih) * W;
-        for (let s = 0; s < S; s++, o++) {
-          const iw = ow * strideW - padW + s * dilationW;
-          if (inside && iw >= 0 && iw < W) dx[rowBase + iw] += dcols[o];
-        }
-      }
-    }
-  }
+/** cols[o] = x at tap o (0 in the padding): the receptive fields, a row per site. */
+function gatherFields(x: FloatArray, taps: Int32Array, n: number, cols: Float64Array): void {
+  for (let o = 0; o < n; o++) cols[o] = taps[o] >= 0 ? x[taps[o]] : 0;
+}
+
+/** The adjoint: dcols scatter-added back onto the input positions they were read from. */
+function scatterFields(dcols: Float64Array, taps: Int32Array, n: number, dx: Float64Array): void {
+  for (let o = 0; o < n; o++) if (taps[o] >= 0) dx[taps[o]] += dcols[o];
 }
 
 /** Copy dy at sites[from, to) for the output channels of group g into rows (row per site). */
@@ -96,7 +91,9 @@ export function activeConv2d(x: FloatArray, w: FloatArray, y: FloatArray, p: Con
   for (let g = 0; g < p.groups; g++) {
     for (let from = 0; from < sites.length; from += BLOCK) {
       const to = Math.min(sites.length, from + BLOCK), m = to - from;
-      gatherFields(x, p, sites, from, to, g, cols);
+      const taps = tapBuffer(m * span);
+      fieldTaps(p, sites, from, to, g, taps);
+      gatherFields(x, taps, m * span, cols);
       // rows (m × Kg) = cols (m × span) · w_gᵀ (span × Kg)
       gemm({ M: m, N: Kg, K: span, transA: false, transB: true, accumulate: false }, cols, 0, w, g * Kg * span, rows, 0);
       for (let v = from; v < to; v++) {
@@ -122,7 +119,9 @@ export function activeConv2dBackwardInput(dy: FloatArray, w: FloatArray, dx: Flo
         gatherOutputs(dy, p, sites, from, to, g, rows);
         // dcols (m × span) = rows (m × Kg) · w_g (Kg × span)
         gemm({ M: m, N: span, K: Kg, transA: false, transB: false, accumulate: false }, rows, 0, w, g * Kg * span, cols, 0);
-        scatterFields(cols, p, sites, from, to, g, acc);
+        const taps = tapBuffer(m * span);
+        fieldTaps(p, sites, from, to, g, taps);
+        scatterFields(cols, taps, m * span, acc);
       }
     }
   }
@@ -137,7 +136,9 @@ export function activeConv2dBackwardWeight(x: FloatArray, dy: FloatArray, dw: Fl
   for (let g = 0; g < p.groups; g++) {
     for (let from = 0; from < sites.length; from += BLOCK) {
       const to = Math.min(sites.length, from + BLOCK), m = to - from;
-      gatherFields(x, p, sites, from, to, g, cols);
+      const taps = tapBuffer(m * span);
+      fieldTaps(p, sites, from, to, g, taps);
+      gatherFields(x, taps, m * span, cols);
       gatherOutputs(dy, p, sites, from, to, g, rows);
       // dw_g (Kg × span) += rowsᵀ (Kg × m) · cols (m × span)
       gemm({ M: Kg, N: span, K: m, transA: true, transB: false, accumulate: true }, rows, 0, cols, 0, dw, g * Kg * span);
