@@ -22,6 +22,19 @@ function pairOf(v: Pair): [number, number] {
 
 export interface Conv2dOptions { stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number; bias?: boolean; dtype?: FloatDType }
 
+/** Checks groups against the channels, then makes the weight and bias with PyTorch's default init. */
+function convParameters(layer: string, inChannels: number, outChannels: number, weightShape: number[], options: Conv2dOptions): { weight: Parameter; bias: Parameter | null } {
+  const groups = options.groups ?? 1;
+  if (inChannels % groups || outChannels % groups) {
+    throw new Error(`${layer}: groups=${groups} must divide in_channels=${inChannels} and out_channels=${outChannels}`);
+  }
+  const dtype = options.dtype ?? 'float32';
+  const weight = new Parameter(zeros(weightShape, { dtype }));
+  const bias = options.bias === false ? null : new Parameter(zeros([outChannels], { dtype }));
+  init.torchDefault(weight, bias);
+  return { weight, bias };
+}
+
 export class Conv2d extends Layer {
   weight: Parameter;
   bias: Parameter | null;
@@ -35,21 +48,15 @@ export class Conv2d extends Layer {
 
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, options: Conv2dOptions = {}) {
     super();
-    const groups = options.groups ?? 1;
-    if (inChannels % groups || outChannels % groups) {
-      throw new Error(`Conv2d: groups=${groups} must divide in_channels=${inChannels} and out_channels=${outChannels}`);
-    }
     this.inChannels = inChannels;
     this.outChannels = outChannels;
     this.kernelSize = pairOf(kernelSize);
     this.stride = pairOf(options.stride ?? 1);
     this.padding = pairOf(options.padding ?? 0);
     this.dilation = pairOf(options.dilation ?? 1);
-    this.groups = groups;
-    const dtype = options.dtype ?? 'float32';
-    this.weight = new Parameter(zeros([outChannels, inChannels / groups, ...this.kernelSize], { dtype }));
-    this.bias = options.bias === false ? null : new Parameter(zeros([outChannels], { dtype }));
-    init.torchDefault(this.weight, this.bias);
+    this.groups = options.groups ?? 1;
+    ({ weight: this.weight, bias: this.bias } = convParameters('Conv2d', inChannels, outChannels,
+      [outChannels, inChannels / this.groups, ...this.kernelSize], options));
   }
 
   forward(x: Tensor, _ctx?: ForwardContext): Tensor {
@@ -71,21 +78,15 @@ export class ConvTranspose2d extends Layer {
 
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, options: ConvTranspose2dOptions = {}) {
     super();
-    const groups = options.groups ?? 1;
-    if (inChannels % groups || outChannels % groups) {
-      throw new Error(`ConvTranspose2d: groups=${groups} must divide in_channels=${inChannels} and out_channels=${outChannels}`);
-    }
     this.kernelSize = pairOf(kernelSize);
     this.stride = pairOf(options.stride ?? 1);
     this.padding = pairOf(options.padding ?? 0);
     this.outputPadding = pairOf(options.outputPadding ?? 0);
     this.dilation = pairOf(options.dilation ?? 1);
-    this.groups = groups;
-    const dtype = options.dtype ?? 'float32';
+    this.groups = options.groups ?? 1;
     // PyTorch stores the transposed conv's weight as (in, out/groups, kH, kW)
-    this.weight = new Parameter(zeros([inChannels, outChannels / groups, ...this.kernelSize], { dtype }));
-    this.bias = options.bias === false ? null : new Parameter(zeros([outChannels], { dtype }));
-    init.torchDefault(this.weight, this.bias);
+    ({ weight: this.weight, bias: this.bias } = convParameters('ConvTranspose2d', inChannels, outChannels,
+      [inChannels, outChannels / this.groups, ...this.kernelSize], options));
   }
 
   forward(x: Tensor): Tensor {
