@@ -10,7 +10,9 @@ export type { CreateOptions, RandomOptions } from './tensor/create.ts';
 export { Generator, manualSeed, defaultGenerator } from './tensor/random.ts';
 export { noGrad, isGradEnabled } from './autograd/mode.ts';
 export { BackwardNotSupported } from './autograd/define.ts';
-export { setBackend, getBackendName } from './backend/registry.ts';
+export { setBackend, getBackendName, backend } from './backend/registry.ts';
+export type { BackendOptions, BackendName } from './backend/registry.ts';
+export { tidy } from './tensor/scope.ts';
 export {
   add, sub, mul, div, pow, maximum, minimum, neg, exp, log, sqrt, rsqrt, abs, sign, relu, relu6, gelu, sigmoid, tanh,
   erf, clamp, eq, ne, lt, le, gt, ge, where, cast, logicalAnd, logicalNot,

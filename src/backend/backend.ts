@@ -14,8 +14,12 @@ import type {
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
 } from '../../kernels/cpu/pool.ts';
 
+import type { DeviceKernels } from './device.ts';
+
 export interface Backend {
   readonly name: string;
+  /** Present on a backend that keeps tensors in its own memory (gpu): ops use these kernels for float32. */
+  readonly device?: DeviceKernels;
   unary: typeof unary;
   binary: typeof binary;
   where: typeof where;

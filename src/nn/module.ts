@@ -15,7 +15,7 @@ import { cast } from '../ops/elementwise.ts';
 /** A trainable tensor: a leaf that requires grad, kept by identity across optimizer steps and loads. */
 export class Parameter extends Tensor {
   constructor(t: Tensor, requiresGrad = true) {
-    super(t.data, t.shape, t.dtype);
+    super(t.deviceCopy?.share() ?? t.data, t.shape, t.dtype);
     this.requiresGrad = requiresGrad;
   }
 }
@@ -139,6 +139,14 @@ export class Module {
   }
 
   /** Convert every float parameter and buffer to `dtype` (shared tensors stay shared); integer buffers are kept. */
+  /** On a device backend (setBackend('gpu')), move every float32 parameter and buffer to the device. */
+  toDevice(): this {
+    for (const [, m] of this.namedModules()) {
+      for (const [, t] of m.ownEntries()) if (t instanceof Tensor) t.toDevice();
+    }
+    return this;
+  }
+
   to(dtype: FloatDType): this {
     const converted = new Map<Tensor, Tensor>();
     for (const [, m] of this.namedModules()) {

@@ -15,7 +15,7 @@ import { shapeStr } from '../tensor/shape.ts';
 import { defineOp } from '../autograd/define.ts';
 import { backend } from '../backend/registry.ts';
 import type { Conv2dParams } from '../../kernels/cpu/conv2d.ts';
-import { emptyFloat, floatData, requireFloat, requireNdim } from './util.ts';
+import { devIn, deviceFor, emptyFloat, floatData, fromDevice, requireFloat, requireNdim } from './util.ts';
 import { add } from './elementwise.ts';
 import { reshape } from './movement.ts';
 
@@ -39,6 +39,8 @@ type ConvFn = (inputs: [Tensor, Tensor], p: ConvAttrs) => Tensor;
 
 const convOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2d', {
   forward: ([x, w], p) => {
+    const device = deviceFor(x, w);
+    if (device) return fromDevice(device.conv2d(devIn(x), devIn(w), p, p.sites ?? null), [p.N, p.K, p.OH, p.OW]);
     const { t, data } = emptyFloat([p.N, p.K, p.OH, p.OW], x.dtype as FloatDType);
     if (p.sites) backend().activeConv2d(floatData(x), floatData(w), data, p, p.sites);
     else backend().conv2d(floatData(x), floatData(w), data, p);
@@ -53,6 +55,8 @@ const convOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2d', {
 /** The adjoint of conv in x: dy (N,K,OH,OW), w → dx (N,C,H,W). */
 const convInputGradOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2dInputGrad', {
   forward: ([dy, w], p) => {
+    const device = deviceFor(dy, w);
+    if (device) return fromDevice(device.conv2dBackwardInput(devIn(dy), devIn(w), p, p.sites ?? null), [p.N, p.C, p.H, p.W]);
     const { t, data } = emptyFloat([p.N, p.C, p.H, p.W], dy.dtype as FloatDType);
     if (p.sites) backend().activeConv2dBackwardInput(floatData(dy), floatData(w), data, p, p.sites);
     else backend().conv2dBackwardInput(floatData(dy), floatData(w), data, p);
@@ -67,6 +71,8 @@ const convInputGradOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2dInp
 /** The adjoint of conv in w: x, dy → dw (K, C/groups, R, S). */
 const convWeightGradOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2dWeightGrad', {
   forward: ([x, dy], p) => {
+    const device = deviceFor(x, dy);
+    if (device) return fromDevice(device.conv2dBackwardWeight(devIn(x), devIn(dy), p, p.sites ?? null), [p.K, p.C / p.groups, p.R, p.S]);
     const { t, data } = emptyFloat([p.K, p.C / p.groups, p.R, p.S], x.dtype as FloatDType);
     if (p.sites) backend().activeConv2dBackwardWeight(floatData(x), floatData(dy), data, p, p.sites);
     else backend().conv2dBackwardWeight(floatData(x), floatData(dy), data, p);

@@ -11,7 +11,7 @@ import { broadcastShapes, broadcastStrides, shapeStr, stridesOf } from '../tenso
 import { defineOp } from '../autograd/define.ts';
 import { backend } from '../backend/registry.ts';
 import type { ArithOp, CompareOp, UnaryOp } from '../../kernels/cpu/elementwise.ts';
-import { emptyFloat, emptyTensor, floatData, requireFloat, scalarTensor } from './util.ts';
+import { devIn, deviceFor, emptyFloat, emptyTensor, floatData, fromDevice, requireFloat, scalarTensor } from './util.ts';
 import { sumTo } from './reduce.ts';
 
 type Operand = Tensor | number;
@@ -20,6 +20,9 @@ type Operand = Tensor | number;
 
 const castOp = defineOp<[Tensor], { dtype: DType }>('cast', {
   forward: ([x], { dtype }) => {
+    // a float32 copy on the device stays there
+    const device = dtype === 'float32' ? deviceFor(x) : null;
+    if (device && x.size > 0) return fromDevice(device.affine(devIn(x), x.size, 1, 0), x.shape);
     const out = emptyTensor(x.shape, dtype);
     const src = x.data, dst = out.data;
     if (dst instanceof BigInt64Array) {
@@ -67,6 +70,8 @@ function toOperands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
 
 function binaryForward(op: ArithOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
+  const device = deviceFor(a, b);
+  if (device) return fromDevice(device.binary(op, shape, devIn(a), broadcastStrides(a.shape, shape), devIn(b), broadcastStrides(b.shape, shape)), shape);
   const { t, data } = emptyFloat(shape, a.dtype as FloatDType);
   backend().binary(op, shape, floatData(a), broadcastStrides(a.shape, shape), floatData(b), broadcastStrides(b.shape, shape), data, stridesOf(shape));
   return t;
@@ -148,6 +153,8 @@ export const minimum = (a: Operand, b: Operand): Tensor => minimumOp(toOperands(
 /** Apply a unary kernel to a float tensor, unrecorded (for forwards and derivative maps). */
 function mapUnary(op: UnaryOp, x: Tensor): Tensor {
   requireFloat(op, 'input', x);
+  const device = deviceFor(x);
+  if (device) return fromDevice(device.unary(op, devIn(x), x.size), x.shape);
   const { t, data } = emptyFloat(x.shape, x.dtype as FloatDType);
   backend().unary(op, floatData(x), data);
   return t;

@@ -8,7 +8,7 @@ import type { FloatDType } from '../tensor/dtype.ts';
 import { broadcastShapes, shapeStr } from '../tensor/shape.ts';
 import { defineOp } from '../autograd/define.ts';
 import { backend } from '../backend/registry.ts';
-import { emptyFloat, floatData, requireFloat } from './util.ts';
+import { devIn, deviceFor, emptyFloat, floatData, fromDevice, requireFloat } from './util.ts';
 import { cast } from './elementwise.ts';
 import { expand, reshape } from './movement.ts';
 import { promoteFloat } from '../tensor/dtype.ts';
@@ -21,6 +21,8 @@ const bmmOp = defineOp<[Tensor, Tensor], BmmAttrs>('bmm', {
     const [batch, ra, ca] = a.shape;
     const [, rb, cb] = b.shape;
     const M = transA ? ca : ra, K = transA ? ra : ca, N = transB ? rb : cb;
+    const device = deviceFor(a, b);
+    if (device) return fromDevice(device.gemm({ batch, M, N, K, transA, transB }, devIn(a), devIn(b)), [batch, M, N]);
     const { t, data } = emptyFloat([batch, M, N], a.dtype as FloatDType);
     const p = { M, N, K, transA, transB, accumulate: false };
     for (let i = 0; i < batch; i++) backend().gemm(p, floatData(a), i * M * K, floatData(b), i * K * N, data, i * M * N);

@@ -9,13 +9,16 @@ import type { FloatDType } from '../tensor/dtype.ts';
 import { checkShape, normalizeAxis, sameShape, shapeStr, sizeOf, stridesOf } from '../tensor/shape.ts';
 import { defineOp } from '../autograd/define.ts';
 import { backend } from '../backend/registry.ts';
-import { emptyFloat, emptyTensor, floatData, indexData, requireFloat } from './util.ts';
+import { devIn, deviceFor, emptyFloat, emptyTensor, floatData, fromDevice, indexData, requireFloat } from './util.ts';
 import { sumTo } from './reduce.ts';
 
 // ---------------------------------------------------------------- reshape family (no copy)
 
 const reshapeOp = defineOp<[Tensor], { shape: number[] }>('reshape', {
-  forward: ([x], { shape }) => new Tensor(x.data, shape, x.dtype),
+  forward: ([x], { shape }) => {
+    const device = x.deviceCopy;
+    return device ? new Tensor(device.share(), shape, x.dtype) : new Tensor(x.data, shape, x.dtype);
+  },
   backward: (g, { inputs: [x] }) => [reshape(g, x.shape)],
 });
 
@@ -63,8 +66,10 @@ export function unsqueeze(x: Tensor, axis: number): Tensor {
 
 function permuteForward(x: Tensor, axes: readonly number[]): Tensor {
   const shape = axes.map((a) => x.shape[a]);
-  const out = emptyTensor(shape, x.dtype);
   const xStrides = stridesOf(x.shape);
+  const device = deviceFor(x);
+  if (device) return fromDevice(device.stridedCopy(shape, devIn(x), 0, axes.map((a) => xStrides[a])), shape);
+  const out = emptyTensor(shape, x.dtype);
   backend().stridedCopy(shape, x.data, 0, axes.map((a) => xStrides[a]), out.data, 0, stridesOf(shape));
   return out;
 }
@@ -100,10 +105,12 @@ export function transpose(x: Tensor, a: number, b: number): Tensor {
 
 const expandOp = defineOp<[Tensor], { shape: number[] }>('expand', {
   forward: ([x], { shape }) => {
-    const out = emptyTensor(shape, x.dtype);
     const own = stridesOf(x.shape);
     const lead = shape.length - x.ndim;
     const strides = shape.map((_, i) => (i < lead || x.shape[i - lead] === 1 ? 0 : own[i - lead]));
+    const device = deviceFor(x);
+    if (device) return fromDevice(device.stridedCopy(shape, devIn(x), 0, strides), shape);
+    const out = emptyTensor(shape, x.dtype);
     backend().stridedCopy(shape, x.data, 0, strides, out.data, 0, stridesOf(shape));
     return out;
   },
@@ -129,24 +136,56 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 
 interface Window { start: number[]; step: number[]; shape: number[] }
 
+/** Where a window lies in a contiguous tensor of shape `whole`: its first element and its strides. */
+function windowIn(whole: readonly number[], w: Window): { offset: number; winStrides: number[] } {
+  const strides = stridesOf(whole);
+  return { offset: w.start.reduce((o, s, i) => o + s * strides[i], 0), winStrides: strides.map((s, i) => s * w.step[i]) };
+}
+
 /** Copy `src` (contiguous, of window shape) into the window of `dst`, or the window of `src` out into `dst`. */
 function copyWindow(direction: 'into' | 'outOf', whole: Tensor, part: Tensor, w: Window): void {
-  const strides = stridesOf(whole.shape);
-  const offset = w.start.reduce((o, s, i) => o + s * strides[i], 0);
-  const winStrides = strides.map((s, i) => s * w.step[i]);
+  const { offset, winStrides } = windowIn(whole.shape, w);
   const partStrides = stridesOf(w.shape);
   if (direction === 'into') backend().stridedCopy(w.shape, part.data, 0, partStrides, whole.data, offset, winStrides);
   else backend().stridedCopy(w.shape, whole.data, offset, winStrides, part.data, 0, partStrides);
 }
 
+/** On the device: the window of x, as a contiguous tensor. */
+function windowOutOfDevice(x: Tensor, w: Window): Tensor | null {
+  const device = deviceFor(x);
+  if (!device) return null;
+  const { offset, winStrides } = windowIn(x.shape, w);
+  return fromDevice(device.stridedCopy(w.shape, devIn(x), offset, winStrides), w.shape);
+}
+
+/** On the device: a tensor of `shape` filled with `value`, with `parts` written into their windows. */
+function windowsIntoDevice(shape: readonly number[], value: number, parts: readonly [Tensor, Window][]): Tensor | null {
+  const device = deviceFor(...parts.map(([p]) => p));
+  // the device writes sub-boxes (what pad, concat and a unit-step slice make); a stepped slice's gradient goes host
+  if (!device || parts.some(([, w]) => w.step.some((st) => st !== 1))) return null;
+  const n = sizeOf(shape);
+  let whole = device.fill(n, value);
+  for (const [part, w] of parts) {
+    const { offset, winStrides } = windowIn(shape, w);
+    const next = device.writeWindow(whole, n, devIn(part), w.shape, offset, winStrides);
+    whole.dispose();
+    whole = next;
+  }
+  return fromDevice(whole, shape);
+}
+
 const sliceOp = defineOp<[Tensor], Window>('slice', {
   forward: ([x], w) => {
+    const onDevice = windowOutOfDevice(x, w);
+    if (onDevice) return onDevice;
     const out = emptyTensor(w.shape, x.dtype);
     copyWindow('outOf', x, out, w);
     return out;
   },
   // the slice's gradient lands in its window of a zero tensor
   backward: (g, { inputs: [x], attrs: w }) => {
+    const onDevice = windowsIntoDevice(x.shape, 0, [[g, w]]);
+    if (onDevice) return [onDevice];
     const dx = emptyTensor(x.shape, g.dtype);
     copyWindow('into', dx, g, w);
     return [dx];
@@ -183,6 +222,8 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
 const padOp = defineOp<[Tensor], { before: number[]; after: number[]; value: number }>('pad', {
   forward: ([x], { before, after, value }) => {
     const shape = x.shape.map((d, i) => d + before[i] + after[i]);
+    const onDevice = windowsIntoDevice(shape, value, [[x, { start: before, step: before.map(() => 1), shape: [...x.shape] }]]);
+    if (onDevice) return onDevice;
     const { t, data } = emptyFloat(shape, x.dtype as FloatDType);
     data.fill(value);
     copyWindow('into', t, x, { start: before, step: before.map(() => 1), shape: [...x.shape] });
@@ -190,6 +231,8 @@ const padOp = defineOp<[Tensor], { before: number[]; after: number[]; value: num
   },
   // the gradient of the interior is the interior of the gradient
   backward: (g, { inputs: [x], attrs: { before } }) => {
+    const onDevice = windowOutOfDevice(g, { start: before, step: before.map(() => 1), shape: [...x.shape] });
+    if (onDevice) return [onDevice];
     const dx = emptyTensor(x.shape, g.dtype);
     copyWindow('outOf', g, dx, { start: before, step: before.map(() => 1), shape: [...x.shape] });
     return [dx];
@@ -214,12 +257,20 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   return padOp([x], { before, after, value });
 }
 
+function isFloatTensor(t: Tensor): boolean {
+  return t.dtype === 'float32' || t.dtype === 'float64';
+}
+
 // ---------------------------------------------------------------- concat, stack, repeat
 
 const concatOp = defineOp<Tensor[], { axis: number }>('concat', {
   forward: (xs, { axis }) => {
     const shape = [...xs[0].shape];
     shape[axis] = xs.reduce((s, x) => s + x.shape[axis], 0);
+    const starts = xs.map((_, k) => xs.slice(0, k).reduce((s, x) => s + x.shape[axis], 0));
+    const windows = xs.map((x, k): [Tensor, Window] => [x, { start: shape.map((_, i) => (i === axis ? starts[k] : 0)), step: shape.map(() => 1), shape: [...x.shape] }]);
+    const onDevice = isFloatTensor(xs[0]) ? windowsIntoDevice(shape, 0, windows) : null;
+    if (onDevice) return onDevice;
     const out = emptyTensor(shape, xs[0].dtype);
     let at = 0;
     for (const x of xs) {
@@ -294,15 +345,19 @@ function outerInner(shape: readonly number[], axis: number): [number, number] {
 const indexSelectOp = defineOp<[Tensor, Tensor], { axis: number; index: Int32Array }>('indexSelect', {
   forward: ([x], { axis, index }) => {
     const shape = x.shape.map((d, i) => (i === axis ? index.length : d));
-    const { t, data } = emptyFloat(shape, x.dtype as FloatDType);
     const [outer, inner] = outerInner(x.shape, axis);
+    const device = deviceFor(x);
+    if (device) return fromDevice(device.indexSelect(devIn(x), outer, x.shape[axis], inner, index), shape);
+    const { t, data } = emptyFloat(shape, x.dtype as FloatDType);
     backend().indexSelect(floatData(x), outer, x.shape[axis], inner, index, data);
     return t;
   },
   // picked rows send their gradient back, summed where a row was picked twice
   backward: (g, { inputs: [x], attrs: { axis, index } }) => {
-    const { t, data } = emptyFloat(x.shape, g.dtype as FloatDType);
     const [outer, inner] = outerInner(x.shape, axis);
+    const device = deviceFor(g);
+    if (device) return [fromDevice(device.indexAdd(devIn(g), outer, x.shape[axis], inner, index), x.shape), null];
+    const { t, data } = emptyFloat(x.shape, g.dtype as FloatDType);
     backend().indexAdd(floatData(g), outer, x.shape[axis], inner, index, data);
     return [t, null];
   },
@@ -319,8 +374,10 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
 const indexScatterOp = defineOp<[Tensor, Tensor], { axis: number; index: Int32Array; size: number }>('indexScatter', {
   forward: ([x], { axis, index, size }) => {
     const shape = x.shape.map((d, i) => (i === axis ? size : d));
-    const { t, data } = emptyFloat(shape, x.dtype as FloatDType);
     const [outer, inner] = outerInner(shape, axis);
+    const device = deviceFor(x);
+    if (device) return fromDevice(device.indexAdd(devIn(x), outer, size, inner, index), shape);
+    const { t, data } = emptyFloat(shape, x.dtype as FloatDType);
     backend().indexAdd(floatData(x), outer, size, inner, index, data);
     return t;
   },

@@ -3,7 +3,7 @@
  * backward by the closed-form three-term rule); linear, dropout and drop path, softmax and log-softmax, cross
  * entropy with label smoothing and mean squared error composed from the primitive ops.
  */
-import type { Tensor } from '../tensor/tensor.ts';
+import { Tensor } from '../tensor/tensor.ts';
 import type { FloatArray, FloatDType } from '../tensor/dtype.ts';
 import { defineOp } from '../autograd/define.ts';
 import type { ChannelShape } from '../../kernels/cpu/norm.ts';
@@ -12,7 +12,7 @@ import { sameShape, shapeStr } from '../tensor/shape.ts';
 import { noGrad } from '../autograd/mode.ts';
 import { defaultGenerator, type Generator } from '../tensor/random.ts';
 import { isFloat } from '../tensor/dtype.ts';
-import { emptyFloat, floatData, requireFloat } from './util.ts';
+import { devIn, deviceFor, emptyFloat, floatData, fromDevice, requireFloat } from './util.ts';
 import { add, cast, div, exp, log, mul, ne, sub, where } from './elementwise.ts';
 import { max, mean, sum } from './reduce.ts';
 import { bmm } from './matmul.ts';
@@ -44,11 +44,29 @@ interface BatchNormAttrs {
   mean: Float64Array;
   varBiased: Float64Array;
   invStd: Float64Array;
+  /** On a device backend the statistics stay there, as (C) tensors: given for 'running', filled in for 'batch'. */
+  onDevice?: { mean?: Tensor; varBiased?: Tensor; invStd?: Tensor };
+}
+
+/** The device forward of batchNormOp: statistics (for 'batch') and normalisation, all on the device. */
+function batchNormDevice(x: Tensor, gamma: Tensor, beta: Tensor, a: BatchNormAttrs): Tensor | null {
+  const device = deviceFor(x, gamma, beta);
+  if (!device || !a.onDevice) return null;
+  const d = a.onDevice;
+  if (a.stats === 'batch') {
+    const { mean, varBiased } = device.channelStats(devIn(x), a.shape);
+    d.mean = fromDevice(mean, [a.shape.C]);
+    d.varBiased = fromDevice(varBiased, [a.shape.C]);
+    d.invStd = fromDevice(device.invStd(varBiased, a.shape.C, a.eps), [a.shape.C]);
+  }
+  return fromDevice(device.channelNormalize(devIn(x), a.shape, devIn(d.mean!), devIn(d.invStd!), devIn(gamma), devIn(beta)), x.shape);
 }
 
 /** One fused op: statistics, normalisation and affine in two passes; its backward is the three-term formula. */
 const batchNormOp = defineOp<[Tensor, Tensor, Tensor], BatchNormAttrs>('batchNorm', {
   forward: ([x, gamma, beta], a) => {
+    const onDevice = batchNormDevice(x, gamma, beta, a);
+    if (onDevice) return onDevice;
     if (a.stats === 'batch') {
       backend().channelStats(floatData(x), a.shape, a.mean, a.varBiased);
       for (let c = 0; c < a.mean.length; c++) a.invStd[c] = 1 / Math.sqrt(a.varBiased[c] + a.eps);
@@ -59,6 +77,13 @@ const batchNormOp = defineOp<[Tensor, Tensor, Tensor], BatchNormAttrs>('batchNor
   },
   // dβ = Σg, dγ = Σg·x̂, dx = γ·s/M·(M·g − Σg − x̂·Σg·x̂) with batch statistics, γ·s·g with running ones
   backward: (g, { inputs: [x, gamma, beta], attrs: a }) => {
+    const device = a.onDevice?.invStd ? deviceFor(g, x, gamma) : null;
+    if (device) {
+      const d = a.onDevice!;
+      const r = device.channelNormalizeBackward(devIn(g), devIn(x), a.shape, devIn(d.mean!), devIn(d.invStd!), devIn(gamma), a.stats === 'batch', x.requiresGrad);
+      const keep = (t: Tensor, data: typeof r.dGamma) => (t.requiresGrad ? fromDevice(data, t.shape) : (data.dispose(), null));
+      return [r.dx ? fromDevice(r.dx, x.shape) : null, keep(gamma, r.dGamma), keep(beta, r.dBeta)];
+    }
     const dx = x.requiresGrad ? emptyFloat(x.shape, g.dtype as FloatDType) : null;
     const dGamma = gamma.requiresGrad ? emptyFloat(gamma.shape, g.dtype as FloatDType) : null;
     const dBeta = beta.requiresGrad ? emptyFloat(beta.shape, g.dtype as FloatDType) : null;
@@ -90,6 +115,23 @@ export function batchNorm(
     shape: { outer: x.shape[0], C, inner: n / Math.max(1, x.shape[0]) }, eps, stats: training ? 'batch' : 'running',
     mean: new Float64Array(C), varBiased: new Float64Array(C), invStd: new Float64Array(C),
   };
+  const device = deviceFor(x, weight, bias, runningMean, runningVar);
+  if (device) {
+    a.onDevice = {};
+    if (!training) {
+      if (!runningMean || !runningVar) throw new Error('batchNorm: eval mode needs runningMean and runningVar');
+      a.onDevice.mean = runningMean;
+      a.onDevice.invStd = fromDevice(device.invStd(devIn(runningVar), C, eps), [C]);
+    } else if (n <= 1) {
+      throw new Error(`batchNorm: expected more than 1 value per channel when training, got input ${shapeStr(x.shape)}`);
+    }
+    const y = batchNormOp([x, affine(weight, C, dtype, 1), affine(bias, C, dtype, 0)], a);
+    if (training) {
+      if (runningMean) updateRunningOnDevice(runningMean, a.onDevice.mean!, momentum, 1);
+      if (runningVar) updateRunningOnDevice(runningVar, a.onDevice.varBiased!, momentum, n / (n - 1));
+    }
+    return y;
+  }
   if (training) {
     if (n <= 1) throw new Error(`batchNorm: expected more than 1 value per channel when training, got input ${shapeStr(x.shape)}`);
   } else {
@@ -116,22 +158,48 @@ function affine(t: Tensor | null, n: number, dtype: FloatDType, value: number): 
   return c;
 }
 
+/** updateRunning on a device: the buffer takes the new values' device copy (it moves to the device). */
+function updateRunningOnDevice(running: Tensor, batch: Tensor, momentum: number, scale: number): void {
+  noGrad(() => {
+    const next = add(mul(running, 1 - momentum), mul(batch, momentum * scale));
+    running.adoptDevice(next.deviceCopy!.share());
+    next.dispose();
+  });
+}
+
 /** r ← (1 − m)·r + m·scale·batch, in place (running statistics are buffers, not graph values). */
 function updateRunning(running: Tensor, batch: Float64Array, momentum: number, scale: number): void {
   const r = running.data as FloatArray;
   for (let i = 0; i < r.length; i++) r[i] = (1 - momentum) * r[i] + momentum * scale * batch[i];
 }
 
-interface LayerNormAttrs { rows: number; D: number; eps: number; mean: Float64Array; invStd: Float64Array }
+interface LayerNormAttrs {
+  rows: number; D: number; eps: number; mean: Float64Array; invStd: Float64Array;
+  /** on a device backend: the per-row statistics, filled in by forward */
+  onDevice?: { mean: Tensor; invStd: Tensor };
+}
 
 const layerNormOp = defineOp<[Tensor, Tensor, Tensor], LayerNormAttrs>('layerNorm', {
   forward: ([x, gamma, beta], a) => {
+    const device = deviceFor(x, gamma, beta);
+    if (device) {
+      const r = device.layerNormForward(devIn(x), a.rows, a.D, a.eps, devIn(gamma), devIn(beta));
+      a.onDevice = { mean: fromDevice(r.mean, [a.rows]), invStd: fromDevice(r.invStd, [a.rows]) };
+      return fromDevice(r.y, x.shape);
+    }
     const { t, data } = emptyFloat(x.shape, x.dtype as FloatDType);
     backend().layerNormForward(floatData(x), a.rows, a.D, a.eps, floatData(gamma), floatData(beta), data, a.mean, a.invStd);
     return t;
   },
   // dx = s/D·(D·gγ − Σgγ − x̂·Σgγ·x̂), dγ = Σ_rows g·x̂, dβ = Σ_rows g
   backward: (g, { inputs: [x, gamma, beta], attrs: a }) => {
+    const device = a.onDevice ? deviceFor(g, x, gamma) : null;
+    if (device) {
+      const d = a.onDevice!;
+      const r = device.layerNormBackward(devIn(g), devIn(x), a.rows, a.D, devIn(gamma), devIn(d.mean), devIn(d.invStd), x.requiresGrad);
+      const keep = (t: Tensor, data: typeof r.dGamma) => (t.requiresGrad ? fromDevice(data, t.shape) : (data.dispose(), null));
+      return [r.dx ? fromDevice(r.dx, x.shape) : null, keep(gamma, r.dGamma), keep(beta, r.dBeta)];
+    }
     const dx = x.requiresGrad ? emptyFloat(x.shape, g.dtype as FloatDType) : null;
     const dGamma = gamma.requiresGrad ? new Float64Array(a.D) : null;
     const dBeta = beta.requiresGrad ? new Float64Array(a.D) : null;

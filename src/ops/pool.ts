@@ -9,7 +9,7 @@ import { shapeStr } from '../tensor/shape.ts';
 import { defineOp } from '../autograd/define.ts';
 import { backend } from '../backend/registry.ts';
 import type { Pool2dParams } from '../../kernels/cpu/pool.ts';
-import { emptyFloat, floatData, requireFloat, requireNdim } from './util.ts';
+import { devIn, deviceFor, fromDevice, emptyFloat, floatData, requireFloat, requireNdim } from './util.ts';
 import { pair, type Pair } from './conv.ts';
 
 export interface MaxPool2dOptions { kernelSize: Pair; stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean }
@@ -46,9 +46,25 @@ function maxPoolForward(x: Tensor, p: Pool2dParams): { out: Tensor; argmax: Int3
 }
 
 const maxPoolOp = defineOp<[Tensor], Pool2dParams>('maxPool2d', {
-  forward: ([x], p) => maxPoolForward(x, p).out,
-  // each window's gradient goes to its (first) maximum
+  forward: ([x], p) => {
+    const device = deviceFor(x);
+    if (device) {
+      const { y, argmax } = device.maxPool2d(devIn(x), p);
+      argmax.dispose();
+      return fromDevice(y, [p.N, p.C, p.OH, p.OW]);
+    }
+    return maxPoolForward(x, p).out;
+  },
+  // each window's gradient goes to its (first) maximum (found again: nothing is kept between the passes)
   backward: (g, { inputs: [x], attrs: p }) => {
+    const device = deviceFor(x, g);
+    if (device) {
+      const { y, argmax } = device.maxPool2d(devIn(x), p);
+      y.dispose();
+      const dx = device.maxPool2dBackward(devIn(g), argmax, p);
+      argmax.dispose();
+      return [fromDevice(dx, x.shape)];
+    }
     const { argmax } = maxPoolForward(x, p);
     const { t, data } = emptyFloat(x.shape, g.dtype as FloatDType);
     backend().maxPool2dBackward(floatData(g), argmax, data, p);
@@ -64,12 +80,16 @@ type AvgParams = Pool2dParams & { countIncludePad: boolean; divisorOverride?: nu
 
 const avgPoolOp = defineOp<[Tensor], AvgParams>('avgPool2d', {
   forward: ([x], p) => {
+    const device = deviceFor(x);
+    if (device) return fromDevice(device.avgPool2d(devIn(x), p), [p.N, p.C, p.OH, p.OW]);
     const { t, data } = emptyFloat([p.N, p.C, p.OH, p.OW], x.dtype as FloatDType);
     backend().avgPool2d(floatData(x), data, p);
     return t;
   },
   // each input pixel receives g/divisor from every window that covers it
   backward: (g, { inputs: [x], attrs: p }) => {
+    const device = deviceFor(g);
+    if (device) return [fromDevice(device.avgPool2dBackward(devIn(g), p), x.shape)];
     const { t, data } = emptyFloat(x.shape, g.dtype as FloatDType);
     backend().avgPool2dBackward(floatData(g), data, p);
     return [t];
@@ -88,11 +108,15 @@ type AdaptiveParams = { N: number; C: number; H: number; W: number; OH: number; 
 
 const adaptiveAvgPoolOp = defineOp<[Tensor], AdaptiveParams>('adaptiveAvgPool2d', {
   forward: ([x], p) => {
+    const device = deviceFor(x);
+    if (device) return fromDevice(device.adaptiveAvgPool2d(devIn(x), p), [p.N, p.C, p.OH, p.OW]);
     const { t, data } = emptyFloat([p.N, p.C, p.OH, p.OW], x.dtype as FloatDType);
     backend().adaptiveAvgPool2d(floatData(x), data, p);
     return t;
   },
   backward: (g, { inputs: [x], attrs: p }) => {
+    const device = deviceFor(g);
+    if (device) return [fromDevice(device.adaptiveAvgPool2dBackward(devIn(g), p), x.shape)];
     const { t, data } = emptyFloat(x.shape, g.dtype as FloatDType);
     backend().adaptiveAvgPool2dBackward(floatData(g), data, p);
     return [t];

@@ -8,7 +8,7 @@ import type { FloatDType } from '../tensor/dtype.ts';
 import { normalizeAxes, normalizeAxis, sameShape, shapeStr } from '../tensor/shape.ts';
 import { defineOp } from '../autograd/define.ts';
 import { backend } from '../backend/registry.ts';
-import { emptyFloat, emptyTensor, floatData, requireFloat } from './util.ts';
+import { devIn, deviceFor, emptyFloat, emptyTensor, floatData, fromDevice, requireFloat } from './util.ts';
 import { cast, div, eq, mul, sub } from './elementwise.ts';
 import { expand, reshape } from './movement.ts';
 
@@ -25,8 +25,11 @@ function reducedShape(shape: readonly number[], axes: readonly number[], keepdim
 }
 
 function reduceForward(op: 'sum' | 'max' | 'min', x: Tensor, { axes, keepdim }: ReduceAttrs): Tensor {
-  const { t, data } = emptyFloat(reducedShape(x.shape, axes, keepdim), x.dtype as FloatDType);
   if (x.size === 0 && op !== 'sum') throw new Error(`${op}: cannot reduce an empty tensor of shape ${shapeStr(x.shape)}`);
+  const shape = reducedShape(x.shape, axes, keepdim);
+  const device = x.size > 0 ? deviceFor(x) : null;
+  if (device) return fromDevice(device.reduce(op, devIn(x), x.shape, axes), shape);
+  const { t, data } = emptyFloat(shape, x.dtype as FloatDType);
   backend().reduce(op, floatData(x), x.shape, axes, data);
   return t;
 }

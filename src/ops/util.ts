@@ -2,13 +2,37 @@
  * Small helpers shared by the op files: argument checks that produce errors naming the op, the argument and
  * its shape, and the allocation of result tensors.
  */
-import { Tensor } from '../tensor/tensor.ts';
+import { Tensor, type DeviceData } from '../tensor/tensor.ts';
+import type { DeviceIn, DeviceKernels } from '../backend/device.ts';
+import { backend } from '../backend/registry.ts';
 import type { DType, FloatArray, FloatDType } from '../tensor/dtype.ts';
 import { allocate, isFloat } from '../tensor/dtype.ts';
 import { shapeStr, sizeOf } from '../tensor/shape.ts';
 
 export function floatData(t: Tensor): FloatArray {
   return t.data as FloatArray;
+}
+
+/**
+ * The device kernels, when the backend has them and every given tensor is float32 (the device's one type);
+ * null means: run on the host kernels.
+ */
+export function deviceFor(...ts: readonly (Tensor | null | undefined)[]): DeviceKernels | null {
+  const device = backend().device;
+  if (!device) return null;
+  // gpu.js cannot hand a kernel an empty input: those few ops run on the host
+  for (const t of ts) if (t && (t.dtype !== 'float32' || t.size === 0)) return null;
+  return device;
+}
+
+/** What a device kernel reads for t: its device copy, or its host floats (uploaded for the call). */
+export function devIn(t: Tensor): DeviceIn {
+  return t.deviceCopy ?? (t.data as Float32Array);
+}
+
+/** A float32 result tensor over a device copy it now owns. */
+export function fromDevice(d: DeviceData, shape: readonly number[]): Tensor {
+  return new Tensor(d, shape, 'float32');
 }
 
 export function requireFloat(op: string, arg: string, t: Tensor): void {

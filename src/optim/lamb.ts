@@ -18,7 +18,12 @@
  * timm's own default is 1.0); pass Infinity to disable clipping.
  * The norms are accumulated in doubles for every dtype (timm accumulates the global norm in a float32 tensor).
  */
-import type { Tensor } from '../tensor/tensor.ts';
+import { Tensor, type DeviceData } from '../tensor/tensor.ts';
+import { backend } from '../backend/registry.ts';
+import type { DeviceKernels } from '../backend/device.ts';
+import { noGrad } from '../autograd/mode.ts';
+import { add, mul } from '../ops/elementwise.ts';
+import { sum } from '../ops/reduce.ts';
 import { allocateFloat, type FloatArray, type FloatDType } from '../tensor/dtype.ts';
 import { Optimizer, checkAdamHyper, jsonNumber, rounder, type JsonValue, type ParamGroup, type ParamGroupSpec } from './optimizer.ts';
 
@@ -46,6 +51,8 @@ export class LAMB extends Optimizer<LAMBHyper> {
   /** Per group: the number of step() calls so far (timm's group['step']). */
   groupSteps: number[] = [];
   private scratch: Record<FloatDType, FloatArray> = { float32: new Float32Array(0), float64: new Float64Array(0) };
+  /** On a device backend, exp_avg and exp_avg_sq live there (the host buffers are refreshed for stateDict). */
+  private onDevice = new Map<Tensor, { m: DeviceData; v: DeviceData }>();
 
   constructor(params: readonly Tensor[] | readonly ParamGroupSpec<LAMBHyper>[], options: LAMBOptions = {}) {
     super(params, {
@@ -73,6 +80,17 @@ export class LAMB extends Optimizer<LAMBHyper> {
   }
 
   step(): void {
+    const device = backend().device;
+    const all = this.paramGroups.flatMap((g) => g.params);
+    if (device && all.every((p) => p.dtype === 'float32' && (!p.grad || p.grad.dtype === 'float32'))) {
+      this.stepOnDevice(device);
+      return;
+    }
+    // state left on a device by earlier steps comes home first
+    if (this.onDevice.size > 0) {
+      this.syncStateToHost();
+      this.dropDeviceState();
+    }
     // 1. global grad norm and clipping factor (timm: clip = g / max when g > max, else 1; grads divided by it)
     let sq = 0;
     for (const group of this.paramGroups) {
@@ -128,6 +146,69 @@ export class LAMB extends Optimizer<LAMBHyper> {
         for (let i = 0; i < n; i++) w[i] = w[i] - lr * r(u[i] * ratio);
       }
     });
+  }
+
+  /** The same step with every tensor on the device: one scalar (the global norm) comes back to the host. */
+  private stepOnDevice(device: DeviceKernels): void {
+    const withGrad = this.paramGroups.flatMap((g) => g.params).filter((p) => p.grad);
+    // 1. ‖g‖ over all parameters, summed on the device
+    const norm = noGrad(() => {
+      let acc: Tensor | null = null;
+      for (const p of withGrad) {
+        if (p.grad!.size !== p.size) throw new Error(`optimizer: grad of shape ${p.grad!.shape} for a parameter of shape ${p.shape}`);
+        const sq = sum(mul(p.grad!, p.grad!));
+        const next: Tensor = acc ? add(acc, sq) : sq;
+        if (acc) { acc.dispose(); sq.dispose(); }
+        acc = next;
+      }
+      const total = acc ? acc.item() : 0;
+      acc?.dispose();
+      return Math.sqrt(total);
+    });
+    this.globalGradNorm = norm;
+    const clip = norm > this.maxGradNorm ? norm / this.maxGradNorm : 1;
+
+    this.paramGroups.forEach((group, gi) => {
+      const { lr, weightDecay, eps, biasCorrection, gradAveraging, trustClip, alwaysAdapt } = group;
+      const [beta1, beta2] = group.betas;
+      const step = (this.groupSteps[gi] ?? 0) + 1;
+      this.groupSteps[gi] = step;
+      for (const p of group.params) {
+        if (!p.grad) continue;
+        let st = this.onDevice.get(p);
+        if (!st) {
+          const s = this.stateOf(p);
+          st = { m: device.upload(this.buffer(s, p, 'exp_avg') as Float32Array), v: device.upload(this.buffer(s, p, 'exp_avg_sq') as Float32Array) };
+          this.onDevice.set(p, st);
+        }
+        const g = p.grad.deviceCopy ?? (p.grad.data as Float32Array);
+        const w = p.deviceCopy ?? (p.data as Float32Array);
+        const next = device.lambStep(w, g, st.m, st.v, p.size, {
+          lr, beta1, beta2, beta3: gradAveraging ? 1 - beta1 : 1, eps, weightDecay,
+          bc1: biasCorrection ? 1 - beta1 ** step : 1, bc2Sqrt: Math.sqrt(biasCorrection ? 1 - beta2 ** step : 1),
+          gradScale: 1 / clip, adapt: weightDecay !== 0 || alwaysAdapt, trustClip,
+        });
+        st.m.dispose();
+        st.v.dispose();
+        this.onDevice.set(p, { m: next.m, v: next.v });
+        p.adoptDevice(next.w);
+        // timm divides the grads in place when clipping
+        if (clip !== 1) p.grad = noGrad(() => mul(p.grad!, 1 / clip));
+      }
+    });
+  }
+
+  protected override syncStateToHost(): void {
+    for (const [p, { m, v }] of this.onDevice) {
+      const s = this.stateOf(p);
+      (this.buffer(s, p, 'exp_avg') as Float32Array).set(m.read());
+      (this.buffer(s, p, 'exp_avg_sq') as Float32Array).set(v.read());
+    }
+  }
+
+  protected override dropDeviceState(): void {
+    for (const { m, v } of this.onDevice.values()) { m.dispose(); v.dispose(); }
+    this.onDevice.clear();
   }
 
   protected override extraState(): { [key: string]: JsonValue } {

@@ -172,7 +172,13 @@ export abstract class Optimizer<H extends object> {
   protected loadExtraState(_extra: { [key: string]: JsonValue }): void {}
 
   /** A snapshot: copies of every buffer plus JSON metadata (see OptimizerStateDict). */
+  /** Bring state kept on a device back into the host buffers (before a snapshot); subclasses with device state. */
+  protected syncStateToHost(): void {}
+  /** Forget state kept on a device (after a load: the host buffers are the truth again). */
+  protected dropDeviceState(): void {}
+
   stateDict(): OptimizerStateDict {
+    this.syncStateToHost();
     const tensors: Record<string, Tensor> = {};
     const state: OptimizerMeta['state'] = {};
     const paramGroups: OptimizerMeta['paramGroups'] = [];
@@ -236,6 +242,7 @@ export abstract class Optimizer<H extends object> {
     }
     for (const i of Object.keys(meta.state)) if (!params[Number(i)]) problems.push(`state.${i}: no such parameter`);
     if (problems.length) throw new OptimizerStateError(`loadStateDict (${this.type}): ${problems.join('; ')}`);
+    this.dropDeviceState();
 
     this.paramGroups.forEach((group, gi) => {
       const saved = meta.paramGroups[gi];

@@ -1,7 +1,12 @@
 /**
  * Tensor: a shape, a dtype and contiguous row-major storage, plus what autograd needs (requiresGrad, grad,
- * and the op that produced it). Storage belongs to the garbage collector. The methods are thin aliases of
- * the functions in src/ops, so `x.add(y)` and `add(x, y)` are the same op.
+ * and the op that produced it). The methods are thin aliases of the functions in src/ops, so `x.add(y)` and
+ * `add(x, y)` are the same op.
+ *
+ * Storage lives in one place at a time: host memory (a typed array, the garbage collector's) or a device
+ * (a gpu backend's texture, see DeviceData). Ops on the gpu backend leave their results on the device;
+ * reading `t.data` brings a tensor home (one download, the device copy freed), so host code that writes
+ * into `t.data` is never shadowed by a stale device copy. `item()` and `toArray()` only peek.
  */
 import type { DataArray, DType } from './dtype.ts';
 import { isFloat } from './dtype.ts';
@@ -11,6 +16,8 @@ import * as el from '../ops/elementwise.ts';
 import * as red from '../ops/reduce.ts';
 import * as mv from '../ops/movement.ts';
 import { matmul } from '../ops/matmul.ts';
+import { backend } from '../backend/registry.ts';
+import { trackDeviceTensor } from './scope.ts';
 
 /** What produced a non-leaf tensor: its op, its inputs and how to send a gradient back to them. */
 export interface GradFn {
@@ -20,25 +27,123 @@ export interface GradFn {
   backward: ((g: Tensor) => readonly (Tensor | null)[]) | null;
 }
 
+/**
+ * A backend's on-device copy of a float32 tensor. Views (reshape, detach) share it: `share()` adds an owner,
+ * `dispose()` drops one, and the memory is freed with the last owner.
+ */
+export interface DeviceData {
+  readonly length: number;
+  /** Download the elements (the device copy stays). */
+  read(): Float32Array;
+  share(): DeviceData;
+  dispose(): void;
+}
+
+/** Device copies of tensors the garbage collector took before anyone disposed them. */
+const orphans = new FinalizationRegistry<DeviceData>((d) => d.dispose());
+
 export type NestedArray = number | boolean | readonly NestedArray[];
 type Operand = Tensor | number;
 
 export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
-  readonly data: DataArray;
+  readonly size: number;
+  private host: DataArray | null;
+  private device: DeviceData | null = null;
+  private disposed = false;
   grad: Tensor | null = null;
   gradFn: GradFn | null = null;
   retainsGrad = false;
   private needsGrad = false;
 
-  constructor(data: DataArray, shape: readonly number[], dtype: DType) {
+  /** `data` is host memory, or a device copy (float32 only) that the tensor then owns: one share of it. */
+  constructor(data: DataArray | DeviceData, shape: readonly number[], dtype: DType) {
     if (data.length !== sizeOf(shape)) {
       throw new Error(`Tensor: data has ${data.length} elements but shape ${shapeStr(shape)} needs ${sizeOf(shape)}`);
     }
-    this.data = data;
+    this.size = data.length;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
+    if (ArrayBuffer.isView(data)) {
+      this.host = data;
+    } else {
+      this.host = null;
+      this.adoptDevice(data);
+      trackDeviceTensor(this);
+    }
+  }
+
+  /**
+   * On a device backend, move a float32 tensor's elements to the device (its host array is let go, so keep
+   * using the tensor, not an array read from it before); elsewhere, or for other dtypes, a no-op.
+   */
+  toDevice(): this {
+    const device = backend().device;
+    if (!device || this.disposed || this.device || this.dtype !== 'float32' || this.size === 0) return this;
+    this.adoptDevice(device.upload(this.host as Float32Array));
+    return this;
+  }
+
+  get isOnDevice(): boolean {
+    return this.device !== null;
+  }
+
+  /**
+   * The elements in host memory, writable. A tensor on a device is brought home first (downloaded, its
+   * device copy released), so what is written here is what the next op reads.
+   */
+  get data(): DataArray {
+    if (this.host === null) {
+      const device = this.deviceData();
+      this.host = device.read();
+      this.releaseDevice();
+    }
+    return this.host;
+  }
+
+  /** The device copy, or null for a tensor in host memory. Throws on a disposed tensor. */
+  get deviceCopy(): DeviceData | null {
+    if (this.disposed) throw new Error(`${this.toString()}: used after dispose()`);
+    return this.device;
+  }
+
+  /** Replace the storage by a device copy the tensor now owns (an optimizer writing a parameter on the gpu). */
+  adoptDevice(device: DeviceData): void {
+    if (device.length !== this.size) throw new Error(`${this.toString()}: device data has ${device.length} elements`);
+    if (this.dtype !== 'float32') throw new Error(`${this.toString()}: only float32 tensors live on a device`);
+    this.releaseDevice();
+    this.host = null;
+    this.disposed = false;
+    this.device = device;
+    orphans.register(this, device, this);
+  }
+
+  /** Free the device copy now instead of when the garbage collector finds the tensor. */
+  dispose(): void {
+    this.releaseDevice();
+    if (this.host === null) this.disposed = true;
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  private deviceData(): DeviceData {
+    if (this.disposed || this.device === null) throw new Error(`${this.toString()}: used after dispose()`);
+    return this.device;
+  }
+
+  private releaseDevice(): void {
+    if (this.device === null) return;
+    orphans.unregister(this);
+    this.device.dispose();
+    this.device = null;
+  }
+
+  /** The elements for reading only: a tensor on a device is downloaded and stays there. */
+  private peek(): DataArray {
+    return this.host ?? this.deviceData().read();
   }
 
   get requiresGrad(): boolean {
@@ -63,20 +168,18 @@ export class Tensor {
   get ndim(): number {
     return this.shape.length;
   }
-  get size(): number {
-    return this.data.length;
-  }
 
   /** The value of a one-element tensor. */
   item(): number {
-    if (this.data.length !== 1) throw new Error(`item: tensor of shape ${shapeStr(this.shape)} has ${this.data.length} elements, not 1`);
-    return Number(this.data[0]);
+    if (this.size !== 1) throw new Error(`item: tensor of shape ${shapeStr(this.shape)} has ${this.size} elements, not 1`);
+    return Number(this.peek()[0]);
   }
 
   /** Nested arrays of numbers, as torch's tolist(). */
   toArray(): NestedArray {
+    const data = this.peek();
     const build = (dim: number, offset: number): NestedArray => {
-      if (dim === this.shape.length) return Number(this.data[offset]);
+      if (dim === this.shape.length) return Number(data[offset]);
       let inner = 1;
       for (let i = dim + 1; i < this.shape.length; i++) inner *= this.shape[i];
       return Array.from({ length: this.shape[dim] }, (_, i) => build(dim + 1, offset + i * inner));
@@ -97,11 +200,13 @@ export class Tensor {
 
   /** Same storage, cut from the graph. */
   detach(): Tensor {
-    return new Tensor(this.data, this.shape, this.dtype);
+    const device = this.deviceCopy;
+    return device ? new Tensor(device.share(), this.shape, this.dtype) : new Tensor(this.data, this.shape, this.dtype);
   }
 
   toString(): string {
-    return `Tensor(${shapeStr(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
+    const where = this.disposed ? ', disposed' : this.device ? ', on device' : '';
+    return `Tensor(${shapeStr(this.shape)}, ${this.dtype}${where}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
 
   // ---- aliases of src/ops (see there for semantics) ----
