@@ -10,6 +10,7 @@ import { benchKernels, type Row } from './kernels.ts';
 import { benchWasm } from './wasm.ts';
 import { wasmDescription } from '../kernels/wasm/runtime.ts';
 import { benchSpark, type SparkRow } from './spark.ts';
+import { benchPointwise, type PointwiseRow } from './pointwise.ts';
 
 type RefRow = { gflops: number; ms: number };
 
@@ -88,10 +89,21 @@ function sparkTable(rows: SparkRow[]): void {
   );
 }
 
+function pointwiseTable(rows: PointwiseRow[]): void {
+  if (rows.length === 0) return console.log(`\nPointwise passes: no wasm kernels (${wasmDescription()})`);
+  console.log(`\nPointwise passes, float32. speed-up = reference ms ÷ wasm ms (${wasmDescription()})`);
+  printTable(
+    ['pass', 'shape', 'reference ms', 'wasm ms, split', 'speed-up', 'wasm ms, 1 thread', 'speed-up'],
+    rows.map((r) => [r.name, r.shape, r.refMs.toFixed(2), r.wasmMs.toFixed(2), `${(r.refMs / r.wasmMs).toFixed(2)}x`,
+      r.wasm1Ms.toFixed(2), `${(r.refMs / r.wasm1Ms).toFixed(2)}x`]),
+  );
+}
+
 async function main(): Promise<void> {
   console.log(`sparkts bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}`);
-  const only = process.env.SPARKTS_BENCH; // 'kernels' or 'spark' to run one part
+  const only = process.env.SPARKTS_BENCH; // 'kernels', 'pointwise' or 'spark' to run one part
   if (!only || only === 'kernels') kernelTable(await benchKernels(), await benchWasm());
+  if (!only || only === 'pointwise') pointwiseTable(benchPointwise());
   if (!only || only === 'spark') sparkTable(benchSpark());
 }
 

@@ -4,13 +4,15 @@
  *
  * It covers what the kernels use and nothing more: one imported memory (optionally shared, for worker threads),
  * functions with i32/f32/v128 locals, structured control (block/loop/if, br/br_if with labels that know their
- * own depth), i32 arithmetic and comparisons, scalar f32 loads/stores and arithmetic, and the 128-bit SIMD
- * subset (v128 load/store/const, f32x4 splat/add/sub/mul/extract_lane, load32_splat) plus `f32x4.relaxed_madd`
- * from relaxed SIMD, which a caller emits only where the runtime validated it.
+ * own depth), i32 arithmetic and comparisons, scalar f32/f64 loads/stores, arithmetic and conversions, and the
+ * 128-bit SIMD subset (v128 load/store/const and bitwise and/andnot/bitselect; f32x4 splat, arithmetic, min/max,
+ * comparisons, extract_lane, load32_splat; f64x2 splat/add/sub/mul/extract_lane and the f32x4 ↔ f64x2
+ * promote/demote) plus `f32x4.relaxed_madd` from relaxed SIMD, which a caller emits only where the runtime
+ * validated it.
  * Opcode numbers are the WebAssembly spec's (core 2.0 §5.4; SIMD instructions are the prefix 0xFD followed by
  * the sub-opcode as an unsigned LEB128, relaxed SIMD's sub-opcodes start at 0x100).
  * Also a "name" section, so that profiles and stack traces name the functions.
- * Left out: tables, globals, data segments, multi-value results, i64/f64 beyond their value-type codes.
+ * Left out: tables, globals, data segments, multi-value results, i64 beyond its value-type code.
  *
  *   const m = new ModuleBuilder();
  *   m.importMemory('env', 'memory', { initial: 1 });
@@ -193,7 +195,30 @@ export class FunctionBuilder {
   f32Add(): this { return this.op(0x92); }
   f32Sub(): this { return this.op(0x93); }
   f32Mul(): this { return this.op(0x94); }
+  f32Div(): this { return this.op(0x95); }
+  f32Min(): this { return this.op(0x96); }
   f32Max(): this { return this.op(0x97); }
+  f32Neg(): this { return this.op(0x8c); }
+  f32Abs(): this { return this.op(0x8b); }
+  f32Sqrt(): this { return this.op(0x91); }
+  /** f32 comparisons push an i32 (1 true, 0 false; false whenever an operand is NaN, except ne). */
+  f32Lt(): this { return this.op(0x5d); }
+  f32Gt(): this { return this.op(0x5e); }
+  f32DemoteF64(): this { return this.op(0xb6); }
+
+  // ---- f64
+  f64Const(v: number): this {
+    const bytes = new Uint8Array(new Float64Array([v]).buffer);
+    return this.op(0x44, ...bytes);
+  }
+  f64Load(offset = 0): this { return this.mem([0x2b], 3, offset); }
+  f64Store(offset = 0): this { return this.mem([0x39], 3, offset); }
+  f64Add(): this { return this.op(0xa0); }
+  f64Sub(): this { return this.op(0xa1); }
+  f64Mul(): this { return this.op(0xa2); }
+  f64Div(): this { return this.op(0xa3); }
+  f64PromoteF32(): this { return this.op(0xbb); }
+  f64ConvertI32U(): this { return this.op(0xb8); }
 
   // ---- bulk memory (0xFC prefix): memory.fill(dst, byte value, length in bytes)
   memoryFill(): this { return this.op(0xfc, ...uleb(11), 0x00); }
@@ -217,6 +242,30 @@ export class FunctionBuilder {
   f32x4Add(): this { return this.simd(0xe4); }
   f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Mul(): this { return this.simd(0xe6); }
+  f32x4Div(): this { return this.simd(0xe7); }
+  /** min/max propagate NaN and order −0 below +0, as Math.min/Math.max do (not the x86 minps/maxps rules). */
+  f32x4Min(): this { return this.simd(0xe8); }
+  f32x4Max(): this { return this.simd(0xe9); }
+  f32x4Abs(): this { return this.simd(0xe0); }
+  f32x4Neg(): this { return this.simd(0xe1); }
+  f32x4Sqrt(): this { return this.simd(0xe3); }
+  /** Lane-wise comparisons: all-ones lanes where true, zero where false (NaN compares false). */
+  f32x4Lt(): this { return this.simd(0x43); }
+  f32x4Gt(): this { return this.simd(0x44); }
+  v128And(): this { return this.simd(0x4e); }
+  /** Pops a, b; pushes a & ~b. */
+  v128Andnot(): this { return this.simd(0x4f); }
+  /** Pops a, b, mask; pushes (a & mask) | (b & ~mask). */
+  v128Bitselect(): this { return this.simd(0x52); }
+  f64x2Splat(): this { return this.simd(0x14); }
+  f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
+  f64x2Add(): this { return this.simd(0xf0); }
+  f64x2Sub(): this { return this.simd(0xf1); }
+  f64x2Mul(): this { return this.simd(0xf2); }
+  /** f32 lanes 0, 1 widened to an f64x2 (exact). */
+  f64x2PromoteLowF32x4(): this { return this.simd(0x5f); }
+  /** The two f64 lanes rounded to f32 lanes 0, 1 (round to nearest even); lanes 2, 3 are zero. */
+  f32x4DemoteF64x2Zero(): this { return this.simd(0x5e); }
   /** Relaxed SIMD: pops a, b, c and pushes a·b + c, fused or not (the runtime's choice). */
   f32x4RelaxedMadd(): this { return this.simd(0x105); }
 

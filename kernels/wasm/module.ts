@@ -12,6 +12,9 @@
  *           the output row.
  *   active sites: `actGather` / `actScatter` (receptive fields of listed output sites to and from rows) and
  *           `actGatherOut` / `actScatterOut` (the output channels at the sites), active_conv.ts has the math.
+ *   pointwise: `binary_<op>` (a contiguous operand with a full, per-row or splatted other one), `unary_<op>`
+ *           (the ReLU family, neg, abs, sqrt) and the batch-norm channel passes `bnStats`, `bnNorm`,
+ *           `bnBwdSums`, `bnBwdDx` (float64 arithmetic on widened f32x4 loads); elementwise.ts and norm.ts.
  * Sizes and strides are i32 parameters (the active-site kernels read theirs from an i32 block, `ACT`); only the
  * register tiles and the use of relaxed SIMD are fixed when the module is built. Every export takes i32
  * arguments only, so a worker pool can pass them through an Int32Array.
@@ -40,7 +43,7 @@ export const MR = 2;
 export const NR = 16;
 
 /** The instance's exports, as TypeScript sees them. All pointers are byte addresses. */
-export interface KernelExports {
+export interface KernelExports extends BinaryExports, UnaryExports {
   /** C[mc×nc] (acc ? += : =) packedA · packedB; tmp: MR·NR floats of scratch for edge tiles. */
   macro(mc: number, nc: number, kc: number, pa: number, pb: number, pc: number, ldc: number, acc: number, tmp: number): void;
   /** dst[s·W·kc + k·W + t] = src[(s·W + t)·sT + k·sK] (strides in floats), 0 for s·W + t ≥ total. W = MR. */
@@ -88,6 +91,11 @@ export interface KernelExports {
    */
   dwGrad(plane: number, planeW: number, dy: number, dyW: number, R: number, S: number, dH: number, dW: number,
     OH: number, OW: number, sums: number): void;
+  /** Batch-norm channel passes (see emitBatchNorm): statistics, normalisation, backward sums and dx. */
+  bnStats(x: number, O: number, C: number, L: number, c0: number, c1: number, stats: number): void;
+  bnNorm(x: number, y: number, C: number, L: number, r0: number, r1: number, coef: number): void;
+  bnBwdSums(g: number, x: number, O: number, C: number, L: number, c0: number, c1: number, ms: number, sums: number): void;
+  bnBwdDx(g: number, x: number, dx: number, C: number, L: number, r0: number, r1: number, batch: number, coef: number): void;
 }
 
 /** Pushes min(a, b) of two i32 locals. */
@@ -825,6 +833,388 @@ function emitDepthwiseActive(m: ModuleBuilder, name: string, pass: 'fwd' | 'in' 
   });
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Pointwise passes: elementwise arithmetic, activations and the batch-norm channel passes. Each streams over rows,
+// f32x4 for most of a row and scalar for its last n mod 4 elements; the TypeScript side (elementwise.ts, norm.ts)
+// splits rows or channels over the worker threads.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The binary ops with a wasm kernel: those whose float32 result is exactly the reference's (see emitBinaryRow). */
+export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'] as const;
+export type WasmBinaryOp = typeof BINARY_OPS[number];
+/** The unary maps with a wasm kernel (each exact in float32, see emitUnary). */
+export const UNARY_OPS = ['neg', 'abs', 'sqrt', 'relu', 'relu6', 'reluGrad', 'relu6Grad'] as const;
+export type WasmUnaryOp = typeof UNARY_OPS[number];
+
+/**
+ * binary_<op>(rev, a, b, out, r0, r1, C, L, sO, sC, sL): over rows r ∈ [r0, r1) of L elements, o = ⌊r / C⌋,
+ * c = r mod C, a and out contiguous (row r at r·L), b read at o·sO + c·sC + i·sL with sL ∈ {0, 1} (a row of b,
+ * or one value of b splatted along the row): out[r·L + i] = a[r·L + i] ∘ b[…], or b[…] ∘ a[r·L + i] when rev ≠ 0.
+ */
+export type BinaryExports = {
+  [K in `binary_${WasmBinaryOp}`]: (rev: number, a: number, b: number, out: number, r0: number, r1: number, C: number,
+    L: number, sO: number, sC: number, sL: number) => void };
+/** unary_<op>(x, out, n): out[i] = op(x[i]) for i < n. */
+export type UnaryExports = { [K in `unary_${WasmUnaryOp}`]: (x: number, out: number, n: number) => void };
+
+/**
+ * Walks n floats from the byte pointers `ptrs` (i32 locals, advanced in place; ptrs[0] drives the loop):
+ * body(true, off) for the f32x4 at byte offset off, `unroll` vectors (off = 0, 16, …) per iteration while that
+ * many remain, then one vector (off = 0) at a time, then body(false, 0) per remaining float. `ends` names three
+ * scratch i32 locals.
+ */
+function stream(
+  f: FunctionBuilder, ptrs: readonly string[], n: string, ends: readonly [string, string, string], unroll: number,
+  body: (vector: boolean, off: number) => void,
+): void {
+  const [endU, end4, end] = ends, p0 = ptrs[0];
+  f.get(p0).get(n).i32Const(-4 * unroll).i32And().i32Const(2).i32Shl().i32Add().set(endU);
+  f.get(p0).get(n).i32Const(-4).i32And().i32Const(2).i32Shl().i32Add().set(end4);
+  f.get(p0).get(n).i32Const(2).i32Shl().i32Add().set(end);
+  const run = (until: string, vector: boolean, count: number) => {
+    const step = (vector ? 16 : 4) * count;
+    f.block((done) => {
+      f.get(p0).get(until).i32GeU().brIf(done);
+      f.loop((top) => {
+        for (let k = 0; k < count; k++) body(vector, 16 * k);
+        for (const p of ptrs) bump(f, p, step);
+        f.get(p0).get(until).i32LtU().brIf(top);
+      });
+    });
+  };
+  if (unroll > 1) run(endU, true, unroll);
+  run(end4, true, 1);
+  run(end, false, 1);
+}
+
+/** Pushes the f32x4 (vector) or f32 (scalar) form of a binary op over the two values on the stack. */
+function binaryInstr(f: FunctionBuilder, op: WasmBinaryOp, vector: boolean): void {
+  switch (op) {
+    case 'add': vector ? f.f32x4Add() : f.f32Add(); break;
+    case 'sub': vector ? f.f32x4Sub() : f.f32Sub(); break;
+    case 'mul': vector ? f.f32x4Mul() : f.f32Mul(); break;
+    case 'div': vector ? f.f32x4Div() : f.f32Div(); break;
+    case 'maximum': vector ? f.f32x4Max() : f.f32Max(); break;
+    case 'minimum': vector ? f.f32x4Min() : f.f32Min(); break;
+  }
+}
+
+/**
+ * One row of a binary op: out[i] = a[i] ∘ b[i] (b ∘ a when rev), or with `splat` the one value at b in place of
+ * b[i]. Why this equals the reference bit for bit: the reference computes in float64 and rounds to float32, and
+ * for +, −, ×, ÷ of float32 operands that double rounding is innocuous (53 ≥ 2·24 + 2 bits), so it is the float32
+ * operation; min/max return an operand, and wasm's propagate NaN and order −0 < +0 exactly as Math.min/Math.max.
+ */
+function emitBinaryRow(m: ModuleBuilder, op: WasmBinaryOp, rev: boolean, splat: boolean): FuncRef {
+  const name = `binaryRow_${op}${rev ? '_rev' : ''}${splat ? '_splat' : ''}`;
+  return m.func(name, [['a', 'i32'], ['b', 'i32'], ['out', 'i32'], ['n', 'i32']], [], (f) => {
+    for (const n of ['e8', 'e4', 'e']) f.local('i32', n);
+    const s = f.local('v128');
+    const sf = f.local('f32');
+    if (splat) {
+      f.get('b').v128Load32Splat().set(s);
+      f.get('b').f32Load().set(sf);
+    }
+    stream(f, splat ? ['a', 'out'] : ['a', 'b', 'out'], 'n', ['e8', 'e4', 'e'], 2, (vector, off) => {
+      f.get('out');
+      const loadA = () => (vector ? f.get('a').v128Load(off) : f.get('a').f32Load());
+      const loadB = () => (splat ? f.get(vector ? s : sf) : vector ? f.get('b').v128Load(off) : f.get('b').f32Load());
+      if (rev) { loadB(); loadA(); } else { loadA(); loadB(); }
+      binaryInstr(f, op, vector);
+      if (vector) f.v128Store(off); else f.f32Store();
+    });
+  }, false);
+}
+
+function emitBinary(m: ModuleBuilder, op: WasmBinaryOp): void {
+  // rows[rev][splat]
+  const rows = [false, true].map((rev) => [false, true].map((splat) => emitBinaryRow(m, op, rev, splat)));
+  const params = [['rev', 'i32'], ['a', 'i32'], ['b', 'i32'], ['out', 'i32'], ['r0', 'i32'], ['r1', 'i32'], ['C', 'i32'],
+    ['L', 'i32'], ['sO', 'i32'], ['sC', 'i32'], ['sL', 'i32']] as const;
+  m.func(`binary_${op}`, params, [], (f) => {
+    for (const n of ['r', 'o', 'c', 'L4', 'ar', 'br', 'or']) f.local('i32', n);
+    f.get('L').i32Const(2).i32Shl().set('L4');
+    forLoop(f, 'r', 'r1', 1, () => f.get('r0'), () => {
+      f.get('r').get('C').i32DivU().set('o');
+      f.get('r').get('o').get('C').i32Mul().i32Sub().set('c');
+      f.get('a').get('r').get('L4').i32Mul().i32Add().set('ar');
+      f.get('out').get('r').get('L4').i32Mul().i32Add().set('or');
+      f.get('b').get('o').get('sO').i32Mul().get('c').get('sC').i32Mul().i32Add().i32Const(2).i32Shl().i32Add().set('br');
+      const call = (rev: number, splat: number) => f.get('ar').get('br').get('or').get('L').call(rows[rev][splat]);
+      f.get('rev').if(
+        () => f.get('sL').if(() => call(1, 0), () => call(1, 1)),
+        () => f.get('sL').if(() => call(0, 0), () => call(0, 1)),
+      );
+    });
+  });
+}
+
+/**
+ * unary_<op>, f32x4 with a scalar tail. Each map equals the reference bit for bit: neg/abs flip or clear the sign
+ * bit, sqrt is correctly rounded (as is √ in float64 rounded to float32), and the ReLU family only selects between
+ * x and constants by comparisons that are false for NaN, so NaN passes through relu/relu6 and gives 0 in their
+ * gradients, and −0 stays −0, as in the reference's `v < 0 ? 0 : v`.
+ */
+function emitUnary(m: ModuleBuilder, op: WasmUnaryOp): void {
+  m.func(`unary_${op}`, [['x', 'i32'], ['out', 'i32'], ['n', 'i32']], [], (f) => {
+    for (const n of ['e8', 'e4', 'e']) f.local('i32', n);
+    const v = f.local('v128');
+    const sv = f.local('f32');
+    const zero = f.local('v128'), one = f.local('v128'), six = f.local('v128');
+    f.v128ConstF32([0, 0, 0, 0]).set(zero);
+    f.v128ConstF32([1, 1, 1, 1]).set(one);
+    f.v128ConstF32([6, 6, 6, 6]).set(six);
+    const vector = () => {
+      switch (op) {
+        case 'neg': f.get(v).f32x4Neg(); break;
+        case 'abs': f.get(v).f32x4Abs(); break;
+        case 'sqrt': f.get(v).f32x4Sqrt(); break;
+        // v & ~(v < 0): lanes below zero become +0
+        case 'relu': f.get(v).get(v).get(zero).f32x4Lt().v128Andnot(); break;
+        // bitselect(6, v & ~(v < 0), v > 6)
+        case 'relu6': f.get(six).get(v).get(v).get(zero).f32x4Lt().v128Andnot().get(v).get(six).f32x4Gt().v128Bitselect(); break;
+        case 'reluGrad': f.get(v).get(zero).f32x4Gt().get(one).v128And(); break;
+        case 'relu6Grad': f.get(v).get(zero).f32x4Gt().get(v).get(six).f32x4Lt().v128And().get(one).v128And(); break;
+      }
+    };
+    // select pops (a, b, cond) and pushes cond ? a : b
+    const scalar = () => {
+      switch (op) {
+        case 'neg': f.get(sv).f32Neg(); break;
+        case 'abs': f.get(sv).f32Abs(); break;
+        case 'sqrt': f.get(sv).f32Sqrt(); break;
+        case 'relu': f.f32Const(0).get(sv).get(sv).f32Const(0).f32Lt().select(); break;
+        case 'relu6':
+          f.f32Const(0).f32Const(6).get(sv).get(sv).f32Const(6).f32Gt().select().get(sv).f32Const(0).f32Lt().select();
+          break;
+        case 'reluGrad': f.f32Const(1).f32Const(0).get(sv).f32Const(0).f32Gt().select(); break;
+        case 'relu6Grad':
+          f.f32Const(1).f32Const(0).get(sv).f32Const(0).f32Gt().get(sv).f32Const(6).f32Lt().i32And().select();
+          break;
+      }
+    };
+    stream(f, ['x', 'out'], 'n', ['e8', 'e4', 'e'], 2, (isVector, off) => {
+      if (isVector) {
+        f.get('x').v128Load(off).set(v);
+        f.get('out');
+        vector();
+        f.v128Store(off);
+      } else {
+        f.get('x').f32Load().set(sv);
+        f.get('out');
+        scalar();
+        f.f32Store();
+      }
+    });
+  });
+}
+
+/** Pushes lanes 0, 1 (hi: 2, 3) of the f32x4 in local v as an f64x2, exactly. */
+function promote(f: FunctionBuilder, v: number, hi: boolean): FunctionBuilder {
+  f.get(v);
+  if (hi) f.get(v).i32x4Shuffle([2, 3, 2, 3]);
+  return f.f64x2PromoteLowF32x4();
+}
+
+/** Pops two f64x2 (lo = lanes 0, 1 and hi = lanes 2, 3) and pushes them rounded into one f32x4. */
+function demotePair(f: FunctionBuilder, lo: number, hi: number): FunctionBuilder {
+  return f.get(lo).f32x4DemoteF64x2Zero().get(hi).f32x4DemoteF64x2Zero().i32x4Shuffle([0, 1, 4, 5]);
+}
+
+/** Pushes the sum of the two lanes of each f64x2 local, added in order, as an f64. */
+function sumLanes(f: FunctionBuilder, accs: readonly number[]): void {
+  accs.forEach((a, i) => {
+    f.get(a).f64x2ExtractLane(0).get(a).f64x2ExtractLane(1).f64Add();
+    if (i > 0) f.f64Add();
+  });
+}
+
+/**
+ * Batch-norm kernels over x viewed as (O, C, L): row (o, c) of L floats at (o·C + c)·L. They follow norm.ts's
+ * reference formulas in float64 (f32x4 loads widened exactly to f64x2 pairs), so the statistics keep the
+ * reference's float64 accuracy and the per-element results are the reference's bit for bit, given the same
+ * per-channel coefficients; only the order of the float64 sums differs.
+ *   bnStats(x, O, C, L, c0, c1, stats):  for c ∈ [c0, c1): μ = Σx / M, then σ² = Σ(x − μ)² / M (two passes),
+ *     stats[2c] = μ, stats[2c + 1] = σ² (f64), M = O·L.
+ *   bnNorm(x, y, C, L, r0, r1, coef):  rows r ∈ [r0, r1), c = r mod C: y = x·coef[2c] + coef[2c + 1] (scale, shift).
+ *   bnBwdSums(g, x, O, C, L, c0, c1, ms, sums):  with ms[2c …] = (μ, s): sums[2c] = Σg, sums[2c + 1] = Σ(g·(x − μ))·s.
+ *   bnBwdDx(g, x, dx, C, L, r0, r1, batch, coef):  with coef[5c …] = (k, a, b, μ, s):
+ *     batch: dx = k·((g − a) − ((x − μ)·s)·b),  otherwise dx = k·g.
+ */
+function emitBatchNorm(m: ModuleBuilder): void {
+  const ends = ['e8', 'e4', 'e'] as const;
+  /** out = base + ((o·C + c)·L)·4, the row (o, c). */
+  const rowAddr = (f: FunctionBuilder, base: string, out: string) =>
+    f.get(base).get('o').get('C').i32Mul().get('c').i32Add().get('L').i32Mul().i32Const(2).i32Shl().i32Add().set(out);
+  /** c = r mod C, and the row pointers of r. */
+  const rowOf = (f: FunctionBuilder, bases: readonly [string, string][]) => {
+    f.get('r').get('r').get('C').i32DivU().get('C').i32Mul().i32Sub().set('c');
+    for (const [base, out] of bases) f.get(base).get('r').get('L').i32Mul().i32Const(2).i32Shl().i32Add().set(out);
+  };
+
+  m.func('bnStats', [['x', 'i32'], ['O', 'i32'], ['C', 'i32'], ['L', 'i32'], ['c0', 'i32'], ['c1', 'i32'], ['stats', 'i32']], [], (f) => {
+    for (const n of ['c', 'o', 'p', ...ends]) f.local('i32', n);
+    // two vectors per iteration, each as two f64x2 halves: four independent accumulators
+    const acc = [0, 1, 2, 3].map(() => f.local('v128'));
+    const v = f.local('v128'), mu2 = f.local('v128'), d = f.local('v128');
+    for (const n of ['s', 'ds', 'mu', 'M']) f.local('f64', n);
+    f.get('O').get('L').i32Mul().f64ConvertI32U().set('M');
+    /** Σ over channel c of x (centred: of (x − μ)²), in acc and s; leaves the total / M on the stack. */
+    const pass = (centred: boolean) => {
+      for (const a of acc) f.f64Const(0).f64x2Splat().set(a);
+      f.f64Const(0).set('s');
+      forLoop(f, 'o', 'O', 1, () => f.i32Const(0), () => {
+        rowAddr(f, 'x', 'p');
+        stream(f, ['p'], 'L', ends, 2, (vector, off) => {
+          if (!vector) {
+            if (centred) {
+              f.get('p').f32Load().f64PromoteF32().get('mu').f64Sub().set('ds');
+              f.get('s').get('ds').get('ds').f64Mul().f64Add().set('s');
+            } else {
+              f.get('s').get('p').f32Load().f64PromoteF32().f64Add().set('s');
+            }
+            return;
+          }
+          f.get('p').v128Load(off).set(v);
+          for (const hi of [false, true]) {
+            const a = acc[2 * (off / 16) + (hi ? 1 : 0)];
+            if (centred) {
+              promote(f, v, hi).get(mu2).f64x2Sub().set(d);
+              f.get(a).get(d).get(d).f64x2Mul().f64x2Add().set(a);
+            } else {
+              f.get(a);
+              promote(f, v, hi).f64x2Add().set(a);
+            }
+          }
+        });
+      });
+      sumLanes(f, acc);
+      f.get('s').f64Add().get('M').f64Div();
+    };
+    forLoop(f, 'c', 'c1', 1, () => f.get('c0'), () => {
+      pass(false);
+      f.set('mu');
+      f.get('mu').f64x2Splat().set(mu2);
+      f.get('stats').get('c').i32Const(4).i32Shl().i32Add().set('p');
+      f.get('p').get('mu').f64Store(0);
+      f.get('p');
+      pass(true);
+      f.f64Store(8);
+    });
+  });
+
+  m.func('bnNorm', [['x', 'i32'], ['y', 'i32'], ['C', 'i32'], ['L', 'i32'], ['r0', 'i32'], ['r1', 'i32'], ['coef', 'i32']], [], (f) => {
+    for (const n of ['r', 'c', 'px', 'py', 'cp', ...ends]) f.local('i32', n);
+    const v = f.local('v128'), sc = f.local('v128'), sh = f.local('v128'), lo = f.local('v128'), hi = f.local('v128');
+    forLoop(f, 'r', 'r1', 1, () => f.get('r0'), () => {
+      rowOf(f, [['x', 'px'], ['y', 'py']]);
+      f.get('coef').get('c').i32Const(4).i32Shl().i32Add().set('cp');
+      f.get('cp').f64Load(0).f64x2Splat().set(sc);
+      f.get('cp').f64Load(8).f64x2Splat().set(sh);
+      stream(f, ['px', 'py'], 'L', ends, 2, (vector, off) => {
+        if (!vector) {
+          f.get('py').get('px').f32Load().f64PromoteF32().get('cp').f64Load(0).f64Mul().get('cp').f64Load(8).f64Add()
+            .f32DemoteF64().f32Store();
+          return;
+        }
+        f.get('px').v128Load(off).set(v);
+        promote(f, v, false).get(sc).f64x2Mul().get(sh).f64x2Add().set(lo);
+        promote(f, v, true).get(sc).f64x2Mul().get(sh).f64x2Add().set(hi);
+        f.get('py');
+        demotePair(f, lo, hi).v128Store(off);
+      });
+    });
+  });
+
+  const sumsParams = [['g', 'i32'], ['x', 'i32'], ['O', 'i32'], ['C', 'i32'], ['L', 'i32'], ['c0', 'i32'], ['c1', 'i32'],
+    ['ms', 'i32'], ['sums', 'i32']] as const;
+  m.func('bnBwdSums', sumsParams, [], (f) => {
+    for (const n of ['c', 'o', 'pg', 'px', ...ends]) f.local('i32', n);
+    // one vector per iteration: Σg and Σg·(x − μ)·s for its lo and hi halves
+    const accG = [0, 1].map(() => f.local('v128')), accX = [0, 1].map(() => f.local('v128'));
+    const gv = f.local('v128'), xv = f.local('v128'), gh = f.local('v128'), mu2 = f.local('v128'), s2 = f.local('v128');
+    for (const n of ['sg', 'sx', 'mu', 's', 'gs']) f.local('f64', n);
+    forLoop(f, 'c', 'c1', 1, () => f.get('c0'), () => {
+      f.get('ms').get('c').i32Const(4).i32Shl().i32Add().set('pg');
+      f.get('pg').f64Load(0).tee('mu').f64x2Splat().set(mu2);
+      f.get('pg').f64Load(8).tee('s').f64x2Splat().set(s2);
+      for (const a of [...accG, ...accX]) f.f64Const(0).f64x2Splat().set(a);
+      f.f64Const(0).set('sg');
+      f.f64Const(0).set('sx');
+      forLoop(f, 'o', 'O', 1, () => f.i32Const(0), () => {
+        rowAddr(f, 'g', 'pg');
+        rowAddr(f, 'x', 'px');
+        stream(f, ['pg', 'px'], 'L', ends, 1, (vector) => {
+          if (!vector) {
+            f.get('pg').f32Load().f64PromoteF32().set('gs');
+            f.get('sg').get('gs').f64Add().set('sg');
+            f.get('sx').get('gs').get('px').f32Load().f64PromoteF32().get('mu').f64Sub().f64Mul().get('s').f64Mul().f64Add().set('sx');
+            return;
+          }
+          f.get('pg').v128Load().set(gv);
+          f.get('px').v128Load().set(xv);
+          for (const hi of [false, true]) {
+            const k = hi ? 1 : 0;
+            promote(f, gv, hi).set(gh);
+            f.get(accG[k]).get(gh).f64x2Add().set(accG[k]);
+            f.get(accX[k]).get(gh);
+            promote(f, xv, hi).get(mu2).f64x2Sub().f64x2Mul().get(s2).f64x2Mul().f64x2Add().set(accX[k]);
+          }
+        });
+      });
+      f.get('sums').get('c').i32Const(4).i32Shl().i32Add().set('pg');
+      f.get('pg');
+      sumLanes(f, accG);
+      f.get('sg').f64Add().f64Store(0);
+      f.get('pg');
+      sumLanes(f, accX);
+      f.get('sx').f64Add().f64Store(8);
+    });
+  });
+
+  const dxParams = [['g', 'i32'], ['x', 'i32'], ['dx', 'i32'], ['C', 'i32'], ['L', 'i32'], ['r0', 'i32'], ['r1', 'i32'],
+    ['batch', 'i32'], ['coef', 'i32']] as const;
+  m.func('bnBwdDx', dxParams, [], (f) => {
+    for (const n of ['r', 'c', 'pg', 'px', 'pd', 'cp', ...ends]) f.local('i32', n);
+    const [k, a, b, mu, s] = [0, 1, 2, 3, 4].map(() => f.local('v128'));
+    const gv = f.local('v128'), xv = f.local('v128'), lo = f.local('v128'), hi = f.local('v128');
+    /** dx for the f64x2 half `hi` of the loaded vectors: k·((g − a) − ((x − μ)·s)·b), or k·g. */
+    const half = (isHi: boolean, batch: boolean) => {
+      f.get(k);
+      promote(f, gv, isHi);
+      if (batch) {
+        f.get(a).f64x2Sub();
+        promote(f, xv, isHi).get(mu).f64x2Sub().get(s).f64x2Mul().get(b).f64x2Mul().f64x2Sub();
+      }
+      f.f64x2Mul().set(isHi ? hi : lo);
+    };
+    const rows = (batch: boolean) => forLoop(f, 'r', 'r1', 1, () => f.get('r0'), () => {
+      rowOf(f, [['g', 'pg'], ['x', 'px'], ['dx', 'pd']]);
+      f.get('coef').get('c').i32Const(40).i32Mul().i32Add().set('cp');
+      [k, a, b, mu, s].forEach((l, i) => f.get('cp').f64Load(8 * i).f64x2Splat().set(l));
+      stream(f, ['pg', 'px', 'pd'], 'L', ends, 1, (vector) => {
+        if (!vector) {
+          f.get('pd').get('cp').f64Load(0).get('pg').f32Load().f64PromoteF32();
+          if (batch) {
+            f.get('cp').f64Load(8).f64Sub();
+            f.get('px').f32Load().f64PromoteF32().get('cp').f64Load(24).f64Sub().get('cp').f64Load(32).f64Mul()
+              .get('cp').f64Load(16).f64Mul().f64Sub();
+          }
+          f.f64Mul().f32DemoteF64().f32Store();
+          return;
+        }
+        f.get('pg').v128Load().set(gv);
+        if (batch) f.get('px').v128Load().set(xv);
+        half(false, batch);
+        half(true, batch);
+        f.get('pd');
+        demotePair(f, lo, hi).v128Store();
+      });
+    });
+    f.get('batch').if(() => rows(true), () => rows(false));
+  });
+}
+
 /** Builds the kernel module's bytes. */
 export function buildKernelModule(opts: KernelModuleOptions): Uint8Array {
   const m = new ModuleBuilder();
@@ -847,5 +1237,8 @@ export function buildKernelModule(opts: KernelModuleOptions): Uint8Array {
   emitDepthwiseActive(m, 'dwaFwd', 'fwd');
   emitDepthwiseActive(m, 'dwaIn', 'in');
   emitDepthwiseActive(m, 'dwaW', 'w');
+  for (const op of BINARY_OPS) emitBinary(m, op);
+  for (const op of UNARY_OPS) emitUnary(m, op);
+  emitBatchNorm(m);
   return m.build();
 }

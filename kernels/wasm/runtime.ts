@@ -20,7 +20,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { ModuleBuilder, type FunctionBuilder } from './builder.ts';
-import { buildKernelModule, type KernelExports } from './module.ts';
+import { BINARY_OPS, UNARY_OPS, buildKernelModule, type KernelExports } from './module.ts';
 import { ThreadPool } from './pool.ts';
 
 /** The WebAssembly global (typed by src/types/webassembly.d.ts), or undefined where the runtime has none. */
@@ -118,8 +118,19 @@ export class WasmRuntime {
   pool(): ThreadPool | null {
     if (this.threads <= 1) return null;
     this.workers ??= new ThreadPool(this.threads, this.module, this.memory, this.kernels as unknown as Record<string, (...args: number[]) => void>,
-      { importModule: 'env', importName: 'memory', names: ['macro'] });
+      { importModule: 'env', importName: 'memory', names: POOL_EXPORTS });
     return this.workers;
+  }
+
+  /**
+   * Runs export `name` once per argument list: on the pool when there are several lists (list 0 on this thread),
+   * directly when there is one. The lists come from `splitRange` over at most `threads` parts.
+   */
+  runShares(name: (typeof POOL_EXPORTS)[number], argsPerThread: readonly (readonly number[])[]): void {
+    if (argsPerThread.length === 0) return;
+    const pool = argsPerThread.length > 1 ? this.pool() : null;
+    if (pool) pool.run(name, argsPerThread);
+    else for (const args of argsPerThread) (this.kernels[name] as (...a: number[]) => void)(...args);
   }
 
   private refreshViews(): void {
@@ -164,6 +175,24 @@ export class WasmRuntime {
   read(ptr: number, n: number, dst: Float32Array, to = 0): void {
     dst.set(this.f32.subarray(ptr >>> 2, (ptr >>> 2) + n), to);
   }
+}
+
+/** The exports a worker may run (all take i32 arguments only). */
+const POOL_EXPORTS = [
+  'macro', ...BINARY_OPS.map((op) => `binary_${op}` as const), ...UNARY_OPS.map((op) => `unary_${op}` as const),
+  'bnStats', 'bnNorm', 'bnBwdSums', 'bnBwdDx',
+] as const;
+
+/**
+ * [start, end) ranges that cover [0, n) in at most `parts` pieces of about equal size, each start a multiple of
+ * `align`; no piece is empty, and a piece is at least `minPiece` long (fewer pieces when n is small).
+ */
+export function splitRange(n: number, parts: number, align = 1, minPiece = 1): [number, number][] {
+  const count = Math.max(1, Math.min(parts, Math.floor(n / Math.max(1, minPiece))));
+  const width = Math.ceil(Math.ceil(n / count) / align) * align;
+  const out: [number, number][] = [];
+  for (let s = 0; s < n; s += width) out.push([s, Math.min(n, s + width)]);
+  return out;
 }
 
 /** SPARKTS_THREADS, or every core this process may use; workers need SharedArrayBuffer. */

@@ -1,7 +1,9 @@
 /**
  * The CPU backend. Matrix products and convolutions (dense and active-site) run on the WebAssembly SIMD
  * kernels, on every core, when the runtime has them (float32; float64 stays in TypeScript for gradient checks);
- * otherwise on the plain TypeScript kernels. Everything else is the reference loop, already a single pass.
+ * otherwise on the plain TypeScript kernels. So do the elementwise arithmetic and ReLU maps and the batch-norm
+ * channel passes (each wasm kernel hands the layouts and ops it does not cover to its reference). Everything else
+ * is the reference loop, already a single pass.
  * `SPARKTS_WASM=0` forces the TypeScript kernels; `SPARKTS_THREADS=n` sets the thread count.
  */
 import type { Backend } from './backend.ts';
@@ -20,12 +22,16 @@ import { wasmAvailable, wasmDescription } from '../../kernels/wasm/runtime.ts';
 import { gemmWasm } from '../../kernels/wasm/gemm.ts';
 import { conv2dWasm, conv2dBackwardInputWasm, conv2dBackwardWeightWasm } from '../../kernels/wasm/conv2d.ts';
 import { activeConv2dWasm, activeConv2dBackwardInputWasm, activeConv2dBackwardWeightWasm } from '../../kernels/wasm/active_conv.ts';
+import { unaryWasm, binaryWasm } from '../../kernels/wasm/elementwise.ts';
+import { channelStatsWasm, channelNormalizeWasm, channelNormalizeBackwardWasm } from '../../kernels/wasm/norm.ts';
 
 const fast = wasmAvailable();
 
 export const cpuBackend: Backend = {
   name: fast ? `cpu (${wasmDescription()})` : 'cpu (TypeScript kernels, 1 thread)',
-  unary, binary, where, reduce, argmax, stridedCopy, indexSelect, indexAdd, gather, scatterAdd,
+  unary: fast ? unaryWasm : unary,
+  binary: fast ? binaryWasm : binary,
+  where, reduce, argmax, stridedCopy, indexSelect, indexAdd, gather, scatterAdd,
   gemm: fast ? gemmWasm : gemm,
   conv2d: fast ? conv2dWasm : conv2d,
   conv2dBackwardInput: fast ? conv2dBackwardInputWasm : conv2dBackwardInput,
@@ -33,6 +39,9 @@ export const cpuBackend: Backend = {
   activeConv2d: fast ? activeConv2dWasm : activeConv2d,
   activeConv2dBackwardInput: fast ? activeConv2dBackwardInputWasm : activeConv2dBackwardInput,
   activeConv2dBackwardWeight: fast ? activeConv2dBackwardWeightWasm : activeConv2dBackwardWeight,
-  channelStats, channelNormalize, channelNormalizeBackward, layerNormForward, layerNormBackward,
+  channelStats: fast ? channelStatsWasm : channelStats,
+  channelNormalize: fast ? channelNormalizeWasm : channelNormalize,
+  channelNormalizeBackward: fast ? channelNormalizeBackwardWasm : channelNormalizeBackward,
+  layerNormForward, layerNormBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
 };
