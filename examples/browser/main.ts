@@ -91,14 +91,20 @@ async function chooseBackend(): Promise<string> {
     await setBackend('gpu', { mode: 'gpu' });
   } catch (e) {
     await setBackend('cpu');
-    return `WebGL missing (${(e as Error).message})`;
+    return `${hasWebGL() ? 'the gpu backend could not start' : 'WebGL missing'} (${(e as Error).message})`;
   }
   const cls = kernelClass();
   if (!/^WebGL2?Kernel$/.test(cls)) {
     await setBackend('cpu');
-    return `WebGL missing (gpu.js offered ${cls || 'no kernel'})`;
+    return hasWebGL() ? `gpu.js picked ${cls || 'no kernel'}, not WebGL` : `WebGL missing (gpu.js offered ${cls || 'no kernel'})`;
   }
   return '';
+}
+
+/** Whether this browser hands out a WebGL2 or WebGL context at all (to name the reason for a fallback). */
+function hasWebGL(): boolean {
+  const canvas = document.createElement('canvas');
+  return (canvas.getContext('webgl2') ?? canvas.getContext('webgl')) !== null;
 }
 
 function showBackend(fallback: string): void {

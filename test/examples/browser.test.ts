@@ -125,7 +125,7 @@ if (!existsSync(CHROMIUM)) {
       page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
       page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
       await page.goto(`${url}index.html?sample=${SAMPLE}&seed=${SEED}`);
-      await page.waitForFunction('window.sparkDemo && (window.sparkDemo.state === "done" || window.sparkDemo.state === "error")', null, { timeout: 45_000 });
+      await page.waitForFunction('window.sparkDemo && (window.sparkDemo.state === "done" || window.sparkDemo.state === "error")', null, { timeout: 90_000 });
       const r = await page.evaluate(RESULT) as PageResult;
       assert.is(r.state, 'done', `the page failed: ${r.error} ${problems.join('; ')}`);
       assert.is(r.image, `sample-${SAMPLE}`);
