@@ -12,7 +12,6 @@
  */
 import { collapse } from '../cpu/strided.ts';
 import { type GpuArray, type GpuIn, type GpuRuntime, type KernelThis, MAX_DIMS, viewConstants } from './runtime.ts';
-import { runSized } from './reduce.ts';
 
 const size = (s: readonly number[]) => s.reduce((x, y) => x * y, 1);
 
@@ -24,7 +23,7 @@ const stridedCopyKernel = function (this: KernelThis, x: number[], offset: numbe
 /** out (contiguous over shape) = x[offset + Σ i_d·strides_d]. The offset is an argument: one kernel per view shape. */
 export function stridedCopy(rt: GpuRuntime, shape: readonly number[], x: GpuIn, offset: number, strides: readonly number[]): GpuArray {
   const v = collapse(shape, [strides]);
-  return runSized(rt, 'stridedCopy', stridedCopyKernel, size(shape), viewConstants('stridedCopy', v.shape, { x: v.strides[0] }), [x, offset]);
+  return rt.run('stridedCopy', stridedCopyKernel, size(shape), viewConstants('stridedCopy', v.shape, { x: v.strides[0] }), [x, offset]);
 }
 
 const copyKernel = function (this: KernelThis, x: number[]): number {
@@ -76,7 +75,7 @@ export function writeWindow(
   rt: GpuRuntime, whole: GpuIn, n: number, part: GpuIn, shape: readonly number[], offset: number, strides: readonly number[],
 ): GpuArray {
   const name = 'writeWindow';
-  if (size(shape) === 0) return runSized(rt, 'movement.copy', copyKernel, n, {}, [whole]);
+  if (size(shape) === 0) return rt.run('movement.copy', copyKernel, n, {}, [whole]);
   const v = collapse(shape, [strides]);
   const nd = v.shape.length;
   if (nd > MAX_DIMS) throw new Error(`gpu kernel ${name}: ${nd} axes after merging; at most ${MAX_DIMS} are supported`);
@@ -105,7 +104,7 @@ export function writeWindow(
     c[`w${k}`] = ax.w;
     c[`p${k}`] = ax.p;
   }
-  return runSized(rt, name, writeWindowKernel, n, c, [whole, part, offset]);
+  return rt.run(name, writeWindowKernel, n, c, [whole, part, offset]);
 }
 
 /** out[o, i, j] = x[o, index[i], j]: thread (o, i, j) of (outer, m, inner) reads row index[i]. */
@@ -120,7 +119,7 @@ const indexSelectKernel = function (this: KernelThis, x: number[], index: number
 /** x (outer, n, inner) → (outer, index.length, inner). Indices are checked by the op layer. */
 export function indexSelect(rt: GpuRuntime, x: GpuIn, outer: number, n: number, inner: number, index: Int32Array): GpuArray {
   const m = index.length;
-  return runSized(rt, 'indexSelect', indexSelectKernel, outer * m * inner, { n, m, inner }, [x, Float32Array.from(index)]);
+  return rt.run('indexSelect', indexSelectKernel, outer * m * inner, { n, m, inner }, [x, Float32Array.from(index)]);
 }
 
 /**
@@ -163,14 +162,14 @@ const zerosKernel = function (this: KernelThis): number {
 export function indexAdd(rt: GpuRuntime, dy: GpuIn, outer: number, n: number, inner: number, index: Int32Array): GpuArray {
   const m = index.length;
   const total = outer * n * inner;
-  if (m === 0) return runSized(rt, 'movement.zeros', zerosKernel, total, {}, []);
+  if (m === 0) return rt.run('movement.zeros', zerosKernel, total, {}, []);
   const inv = new Float32Array(n).fill(-1);
   let repeats = false;
   for (let i = 0; i < m; i++) {
     if (inv[index[i]] >= 0) { repeats = true; break; }
     inv[index[i]] = i;
   }
-  if (!repeats) return runSized(rt, 'indexAdd.unique', indexAddUniqueKernel, total, { n, m, inner }, [dy, inv]);
-  return runSized(rt, 'indexAdd.loop', indexAddLoopKernel, total, { n, m, inner }, [dy, Float32Array.from(index)]);
+  if (!repeats) return rt.run('indexAdd.unique', indexAddUniqueKernel, total, { n, m, inner }, [dy, inv]);
+  return rt.run('indexAdd.loop', indexAddLoopKernel, total, { n, m, inner }, [dy, Float32Array.from(index)]);
 }
 

@@ -18,7 +18,7 @@
  */
 import type { ChannelShape } from '../cpu/norm.ts';
 import { type GpuArray, type GpuIn, type GpuRuntime, type KernelThis } from './runtime.ts';
-import { CHUNK, fold, runSized } from './reduce.ts';
+import { CHUNK, fold } from './reduce.ts';
 
 const divideKernel = function (this: KernelThis, a: number[], m: number): number {
   return a[this.thread.x] / m;
@@ -47,9 +47,9 @@ function pivotedStats(
   rt: GpuRuntime, x: GpuIn, shape: number[], axes: number[], kept: number, stride: number, m: number,
 ): { mean: GpuArray; sq: GpuArray } {
   const sum = fold(rt, 'sumDev', shape, axes, x, null, x, CHUNK, stride);
-  const shift = runSized(rt, 'norm.divide', divideKernel, kept, {}, [sum, m]);
+  const shift = rt.run('norm.divide', divideKernel, kept, {}, [sum, m]);
   sum.dispose();
-  const mean = runSized(rt, 'norm.pivotMean', pivotMeanKernel, kept, { stride }, [x, shift]);
+  const mean = rt.run('norm.pivotMean', pivotMeanKernel, kept, { stride }, [x, shift]);
   const sq = fold(rt, 'sumSqShift', shape, axes, x, shift, x, CHUNK, stride);
   shift.dispose();
   return { mean, sq };
@@ -60,14 +60,14 @@ export function channelStats(rt: GpuRuntime, x: GpuIn, s: ChannelShape): { mean:
   const { outer, C, inner } = s;
   const shape = [outer, C, inner], M = outer * inner;
   const { mean, sq } = pivotedStats(rt, x, shape, [0, 2], C, inner, M);
-  const varBiased = runSized(rt, 'norm.divide', divideKernel, C, {}, [sq, M]);
+  const varBiased = rt.run('norm.divide', divideKernel, C, {}, [sq, M]);
   sq.dispose();
   return { mean, varBiased };
 }
 
 /** invStd = 1/√(var + eps), n values. */
 export function invStd(rt: GpuRuntime, varBiased: GpuIn, n: number, eps: number): GpuArray {
-  return runSized(rt, 'norm.invStd', invStdKernel, n, {}, [varBiased, eps]);
+  return rt.run('norm.invStd', invStdKernel, n, {}, [varBiased, eps]);
 }
 
 /** y = x·k_c + (β_c − μ_c·k_c), k_c = s_c·γ_c; the channel of flat t is ⌊t / inner⌋ mod C. */
@@ -82,7 +82,7 @@ export function channelNormalize(
   rt: GpuRuntime, x: GpuIn, s: ChannelShape, mean: GpuIn, invStd: GpuIn, gamma: GpuIn, beta: GpuIn,
 ): GpuArray {
   const { outer, C, inner } = s;
-  return runSized(rt, 'norm.channelNormalize', channelNormalizeKernel, outer * C * inner, { C, inner }, [x, mean, invStd, gamma, beta]);
+  return rt.run('norm.channelNormalize', channelNormalizeKernel, outer * C * inner, { C, inner }, [x, mean, invStd, gamma, beta]);
 }
 
 /** dγ_c = s_c·Σ g·(x − μ_c) */
@@ -117,14 +117,14 @@ export function channelNormalizeBackward(
   const shape = [outer, C, inner], n = outer * C * inner;
   const dBeta = fold(rt, 'sum', shape, [0, 2], g);
   const gDev = fold(rt, 'sumDotDev', shape, [0, 2], g, x, mean);
-  const dGamma = runSized(rt, 'norm.scale', scaleKernel, C, {}, [gDev, invStd]);
+  const dGamma = rt.run('norm.scale', scaleKernel, C, {}, [gDev, invStd]);
   gDev.dispose();
   let dx: GpuArray | null = null;
   if (wantDx) {
     dx = batchStats
-      ? runSized(rt, 'norm.channelBackward.batch', channelBackwardBatchKernel, n, { C, inner, M: outer * inner },
+      ? rt.run('norm.channelBackward.batch', channelBackwardBatchKernel, n, { C, inner, M: outer * inner },
         [g, x, mean, invStd, gamma, dBeta, dGamma])
-      : runSized(rt, 'norm.channelBackward.running', channelBackwardRunningKernel, n, { C, inner }, [g, invStd, gamma]);
+      : rt.run('norm.channelBackward.running', channelBackwardRunningKernel, n, { C, inner }, [g, invStd, gamma]);
   }
   return { dx, dGamma, dBeta };
 }
@@ -142,9 +142,9 @@ export function layerNormForward(
 ): { y: GpuArray; mean: GpuArray; invStd: GpuArray } {
   const shape = [rows, D];
   const { mean, sq } = pivotedStats(rt, x, shape, [1], rows, D, D);
-  const is = runSized(rt, 'norm.rowInvStd', rowInvStdKernel, rows, {}, [sq, D, eps]);
+  const is = rt.run('norm.rowInvStd', rowInvStdKernel, rows, {}, [sq, D, eps]);
   sq.dispose();
-  const y = runSized(rt, 'norm.layerNorm', layerNormKernel, rows * D, { D }, [x, mean, is, gamma, beta]);
+  const y = rt.run('norm.layerNorm', layerNormKernel, rows * D, { D }, [x, mean, is, gamma, beta]);
   return { y, mean, invStd: is };
 }
 
@@ -174,14 +174,14 @@ export function layerNormBackward(
 ): { dx: GpuArray | null; dGamma: GpuArray; dBeta: GpuArray } {
   const shape = [rows, D], n = rows * D;
   const dBeta = fold(rt, 'sum', shape, [0], g);
-  const xhat = runSized(rt, 'norm.xhat', xhatKernel, n, { D }, [x, mean, invStd]);
+  const xhat = rt.run('norm.xhat', xhatKernel, n, { D }, [x, mean, invStd]);
   const dGamma = fold(rt, 'sumDot', shape, [0], g, xhat);
   let dx: GpuArray | null = null;
   if (wantDx) {
-    const gg = runSized(rt, 'norm.gGamma', gGammaKernel, n, { D }, [g, gamma]);
+    const gg = rt.run('norm.gGamma', gGammaKernel, n, { D }, [g, gamma]);
     const sumG = fold(rt, 'sum', shape, [1], gg);
     const sumGX = fold(rt, 'sumDot', shape, [1], gg, xhat);
-    dx = runSized(rt, 'norm.layerNormDx', layerNormDxKernel, n, { D }, [gg, xhat, invStd, sumG, sumGX]);
+    dx = rt.run('norm.layerNormDx', layerNormDxKernel, n, { D }, [gg, xhat, invStd, sumG, sumGX]);
     gg.dispose(); sumG.dispose(); sumGX.dispose();
   }
   xhat.dispose();

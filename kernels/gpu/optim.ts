@@ -13,7 +13,7 @@
  */
 import type { LambStep } from '../../src/backend/device.ts';
 import { type GpuArray, type GpuIn, type GpuRuntime, type KernelThis } from './runtime.ts';
-import { fold, runSized } from './reduce.ts';
+import { fold } from './reduce.ts';
 
 /** m ← β1·m + β3·(g·gradScale) */
 const momentKernel = function (this: KernelThis, m: number[], g: number[], beta1: number, beta3: number, gradScale: number): number {
@@ -61,17 +61,17 @@ const ONE = new Float32Array([1]);
 export function lambStep(
   rt: GpuRuntime, w: GpuIn, g: GpuIn, m: GpuIn, v: GpuIn, n: number, h: LambStep,
 ): { w: GpuArray; m: GpuArray; v: GpuArray } {
-  const mNext = runSized(rt, 'lamb.m', momentKernel, n, {}, [m, g, h.beta1, h.beta3, h.gradScale]);
-  const vNext = runSized(rt, 'lamb.v', secondMomentKernel, n, {}, [v, g, h.beta2, 1 - h.beta2, h.gradScale]);
-  const u = runSized(rt, 'lamb.u', updateKernel, n, {}, [mNext, vNext, w, h.bc1, h.bc2Sqrt, h.eps, h.weightDecay]);
+  const mNext = rt.run('lamb.m', momentKernel, n, {}, [m, g, h.beta1, h.beta3, h.gradScale]);
+  const vNext = rt.run('lamb.v', secondMomentKernel, n, {}, [v, g, h.beta2, 1 - h.beta2, h.gradScale]);
+  const u = rt.run('lamb.u', updateKernel, n, {}, [mNext, vNext, w, h.bc1, h.bc2Sqrt, h.eps, h.weightDecay]);
   let ratio: GpuIn = ONE;
   if (h.adapt) {
     const wNorm2 = fold(rt, 'sumSq', [n], [0], w);
     const uNorm2 = fold(rt, 'sumSq', [n], [0], u);
-    ratio = runSized(rt, 'lamb.ratio', ratioKernel, 1, {}, [wNorm2, uNorm2, h.trustClip ? 1 : 0]);
+    ratio = rt.run('lamb.ratio', ratioKernel, 1, {}, [wNorm2, uNorm2, h.trustClip ? 1 : 0]);
     wNorm2.dispose(); uNorm2.dispose();
   }
-  const wNext = runSized(rt, 'lamb.w', weightKernel, n, {}, [w, u, ratio, h.lr]);
+  const wNext = rt.run('lamb.w', weightKernel, n, {}, [w, u, ratio, h.lr]);
   u.dispose();
   if (ratio !== ONE) (ratio as GpuArray).dispose();
   return { w: wNext, m: mNext, v: vNext };

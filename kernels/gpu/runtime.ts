@@ -98,9 +98,12 @@ export function startRuntime(gpujs: GpuJsModule, mode: GpuMode): GpuRuntime {
   return rt;
 }
 
-/** gpu.js function settings: every argument and the result a float (its type inference needs telling). */
-function numberTypes(args: string[]): IGPUFunctionSettings {
-  return { argumentTypes: Object.fromEntries(args.map((a) => [a, 'Number'])), returnType: 'Number' } as IGPUFunctionSettings;
+/**
+ * gpu.js function settings: the name kernels call it by (bundlers may rename the function itself, e.g. esbuild
+ * makes `idiv` `idiv2`), and every argument and the result a float (its type inference needs telling).
+ */
+function numberTypes(name: string, arity: number): IGPUFunctionSettings {
+  return { name, argumentTypes: new Array<string>(arity).fill('Number'), returnType: 'Number' } as IGPUFunctionSettings;
 }
 
 export class GpuRuntime {
@@ -120,7 +123,7 @@ export class GpuRuntime {
       if (r < 0) { q = q - 1; }
       if (r >= b) { q = q + 1; }
       return q;
-    }, numberTypes(['a', 'b']));
+    }, numberTypes('idiv', 2));
     // Σ_k coord_k·s_k for the flat index i of a row-major (d0, …, d5) grid: a strided view read at i.
     // (idiv inlined: gpu.js's WebAssembly mode cannot type a call from one added function to another)
     gpu.addFunction(function stridedOffset(i: number, d1: number, d2: number, d3: number, d4: number, d5: number,
@@ -151,12 +154,13 @@ export class GpuRuntime {
       if (r - q * d1 >= d1) { q = q + 1; }
       off = off + (r - q * d1) * s1;
       return off + q * s0;
-    }, numberTypes(['i', 'd1', 'd2', 'd3', 'd4', 'd5', 's0', 's1', 's2', 's3', 's4', 's5']));
+    }, numberTypes('stridedOffset', 12));
   }
 
   /** The mode gpu.js runs in (after 'gpu' has been resolved to a concrete one). */
   get mode(): string {
-    return (this.gpu as unknown as { Kernel?: { mode?: string } }).Kernel?.mode ?? String(this.gpu.mode);
+    const byClass = Object.entries(KERNEL_CLASS).find(([, cls]) => cls === this.kernelClass);
+    return byClass ? byClass[0] : String(this.gpu.mode);
   }
 
   /** Textures alive now: created by kernels and not yet disposed. */
@@ -171,7 +175,9 @@ export class GpuRuntime {
   run(name: string, source: KernelSource, n: number, constants: Record<string, number>, args: readonly (GpuIn | number)[]): GpuArray {
     if (n < 1) return this.adopt(new Float32Array(0), 0); // nothing to compute (gpu.js cannot make an empty output)
     if (n >= MAX_FLAT) throw new Error(`gpu kernel ${name}: output of ${n} elements is beyond the 2^24 a float index addresses exactly`);
-    const key = `${name}|${n}|${JSON.stringify(constants)}`;
+    // a compiled kernel is fixed to the lengths of its array arguments at its first call: they are part of the key
+    const lengths = args.map((a) => (typeof a === 'number' ? 's' : a.length)).join(',');
+    const key = `${name}|${n}|${lengths}|${JSON.stringify(constants)}`;
     let kernel = this.cache.get(key);
     if (!kernel) {
       kernel = this.gpu.createKernel(source as never, {
