@@ -15,19 +15,50 @@
  * the decoder's convs are stride 1).
  * Everything is float32 (sums in float32, as PyTorch's CPU float32 conv); Float64Array arguments (gradient checks)
  * go to the JS kernels, which sum in doubles.
- * Left out: bias (an op adds it), threads (a later step), other layouts.
+ * Threads: with enough images (see imageThreads), each thread takes whole images — im2col, the packing and the
+ * gemm blocks of each, as one program per thread (ThreadPool.runPrograms), with its own column and packing
+ * buffers; the weight gradient sums per thread and adds the partial sums at the end. Otherwise images run one
+ * after another and only the gemm's large macro blocks split over the threads (gemmPtr). Depthwise stays on the
+ * calling thread.
+ * Left out: bias (an op adds it), other layouts.
  */
 import type { FloatArray } from '../../src/tensor/dtype.ts';
 import {
   conv2d, conv2dBackwardInput, conv2dBackwardWeight, type Conv2dParams,
 } from '../cpu/conv2d.ts';
-import { gemmPtr } from './gemm.ts';
-import { getRuntime, type WasmRuntime } from './runtime.ts';
+import { gemmCalls, gemmPtr, gemmScratch } from './gemm.ts';
+import type { ProgramCall } from './pool.ts';
+import { getRuntime, splitRange, type WasmRuntime } from './runtime.ts';
+
+/** How a call picks its threading; tests lower the threshold and pass their own runtime to reach every path. */
+export interface ConvOptions {
+  /** The runtime (default: the shared one; null forces the JS kernels). */
+  runtime?: WasmRuntime | null;
+  /** Multiply-adds (N·K·OH·OW·Cg·R·S) from which images are split over the threads. */
+  minImageParallelWork?: number;
+}
+
+/**
+ * Below this many multiply-adds a convolution keeps its images on the calling thread (each gemm block still
+ * splits when large enough): one wake-up and wait of the workers costs ~20 µs, about 2²⁰ multiply-adds.
+ */
+export const IMAGE_PARALLEL_MIN_WORK = 1 << 20;
 
 /** The runtime, when every array is float32 and wasm SIMD is here; otherwise null (use the JS kernels). */
-function float32Runtime(...arrays: FloatArray[]): WasmRuntime | null {
+function float32Runtime(opts: ConvOptions, ...arrays: FloatArray[]): WasmRuntime | null {
   for (const a of arrays) if (!(a instanceof Float32Array)) return null;
-  return getRuntime();
+  return opts.runtime === undefined ? getRuntime() : opts.runtime;
+}
+
+/**
+ * Threads to split the images over (1: the serial path, whose gemm blocks split by columns instead). Images go
+ * whole to threads when there are enough of them to balance: N a multiple of the thread count, or at least twice it.
+ */
+function imageThreads(rt: WasmRuntime, p: Conv2dParams, opts: ConvOptions): number {
+  const T = rt.threads, N = p.N;
+  if (T <= 1 || N < T || (N % T !== 0 && N < 2 * T)) return 1;
+  const work = N * p.K * p.OH * p.OW * (p.C / p.groups) * p.R * p.S;
+  return work >= (opts.minImageParallelWork ?? IMAGE_PARALLEL_MIN_WORK) ? T : 1;
 }
 
 function isDepthwise(p: Conv2dParams): boolean {
@@ -72,8 +103,8 @@ function im2colArgs(p: Conv2dParams, ranges: number): Im2colRest {
 }
 
 /** Fast y = conv(x, w); same contract as `conv2dRef`. */
-export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2dParams): void {
-  const rt = float32Runtime(x, w, y);
+export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2dParams, opts: ConvOptions = {}): void {
+  const rt = float32Runtime(opts, x, w, y);
   if (!rt) return conv2d(x, w, y, p);
   if (isDepthwise(p)) {
     if (p.strideH === 1 && p.strideW === 1) return depthwiseForward(rt, x as Float32Array, w as Float32Array, y as Float32Array, p);
@@ -85,12 +116,34 @@ export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2
   if (N * K * P === 0) return;
   const mark = rt.mark();
   const direct = colIsInput(p);
-  const wPtr = rt.alloc(K * CRS), xPtr = rt.alloc(C * HW), yPtr = rt.alloc(K * P);
-  const colPtr = direct ? 0 : rt.alloc(CRS * P);
+  const wPtr = rt.alloc(K * CRS);
   const ranges = rangeTable(rt, p);
   rt.write(wPtr, w as Float32Array, 0, K * CRS);
   const args = im2colArgs(p, ranges);
   const mm = { M: Kg, N: P, K: CRS, transA: false, transB: false, accumulate: false };
+  const threads = imageThreads(rt, p, opts);
+  if (threads > 1) {
+    // every image in memory; each thread runs im2col and the gemm of each of its images with its own scratch
+    const xAll = rt.alloc(N * C * HW), yAll = rt.alloc(N * K * P);
+    rt.write(xAll, x as Float32Array, 0, N * C * HW);
+    rt.runPrograms(splitRange(N, threads).map(([n0, n1]) => {
+      const col = direct ? 0 : rt.alloc(CRS * P), scratch = gemmScratch(rt, mm);
+      const calls: ProgramCall[] = [];
+      for (let n = n0; n < n1; n++) {
+        for (let g = 0; g < groups; g++) {
+          const xg = xAll + (n * C + g * Cg) * HW * 4;
+          if (!direct) calls.push(['im2col', [xg, col, ...args]]);
+          calls.push(...gemmCalls(mm, wPtr + g * Kg * CRS * 4, direct ? xg : col, yAll + (n * K + g * Kg) * P * 4, scratch));
+        }
+      }
+      return calls;
+    }));
+    rt.read(yAll, N * K * P, y as Float32Array, 0);
+    rt.reset(mark);
+    return;
+  }
+  const xPtr = rt.alloc(C * HW), yPtr = rt.alloc(K * P);
+  const colPtr = direct ? 0 : rt.alloc(CRS * P);
   for (let n = 0; n < N; n++) {
     rt.write(xPtr, x as Float32Array, n * C * HW, C * HW);
     for (let g = 0; g < groups; g++) {
@@ -103,10 +156,9 @@ export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2
   rt.reset(mark);
 }
 
-
 /** Fast dx = transposed conv of dy with w; same contract as `conv2dBackwardInputRef`. */
-export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: FloatArray, p: Conv2dParams): void {
-  const rt = float32Runtime(dy, w, dx);
+export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: FloatArray, p: Conv2dParams, opts: ConvOptions = {}): void {
+  const rt = float32Runtime(opts, dy, w, dx);
   if (!rt) return conv2dBackwardInput(dy, w, dx, p);
   if (isDepthwise(p)) {
     if (p.strideH === 1 && p.strideW === 1) return depthwiseBackwardInput(rt, dy as Float32Array, w as Float32Array, dx as Float32Array, p);
@@ -118,12 +170,34 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
   if (N * C * HW === 0) return;
   const mark = rt.mark();
   const direct = colIsInput(p);
-  const wPtr = rt.alloc(K * CRS), dyPtr = rt.alloc(K * P), dxPtr = rt.alloc(C * HW);
-  const dcolPtr = direct ? 0 : rt.alloc(CRS * P);
+  const wPtr = rt.alloc(K * CRS);
   const ranges = rangeTable(rt, p);
   rt.write(wPtr, w as Float32Array, 0, K * CRS);
   const args = im2colArgs(p, ranges);
   const mm = { M: CRS, N: P, K: Kg, transA: true, transB: false, accumulate: false };
+  const threads = imageThreads(rt, p, opts);
+  if (threads > 1) {
+    // each thread: per image and group, dcol = w_gᵀ·dy_g into its own scratch, then col2im into dx (disjoint per image)
+    const dyAll = rt.alloc(N * K * P), dxAll = rt.alloc(N * C * HW);
+    rt.write(dyAll, dy as Float32Array, 0, N * K * P);
+    rt.runPrograms(splitRange(N, threads).map(([n0, n1]) => {
+      const dcol = direct ? 0 : rt.alloc(CRS * P), scratch = gemmScratch(rt, mm);
+      const calls: ProgramCall[] = [];
+      for (let n = n0; n < n1; n++) {
+        for (let g = 0; g < groups; g++) {
+          const dxg = dxAll + (n * C + g * Cg) * HW * 4;
+          calls.push(...gemmCalls(mm, wPtr + g * Kg * CRS * 4, dyAll + (n * K + g * Kg) * P * 4, direct ? dxg : dcol, scratch));
+          if (!direct) calls.push(['col2im', [dcol, dxg, ...args]]);
+        }
+      }
+      return calls;
+    }));
+    rt.read(dxAll, N * C * HW, dx as Float32Array, 0);
+    rt.reset(mark);
+    return;
+  }
+  const dyPtr = rt.alloc(K * P), dxPtr = rt.alloc(C * HW);
+  const dcolPtr = direct ? 0 : rt.alloc(CRS * P);
   for (let n = 0; n < N; n++) {
     rt.write(dyPtr, dy as Float32Array, n * K * P, K * P);
     for (let g = 0; g < groups; g++) {
@@ -142,8 +216,8 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
 }
 
 /** Fast dw = ∂⟨y, dy⟩/∂w; same contract as `conv2dBackwardWeightRef`. */
-export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: FloatArray, p: Conv2dParams): void {
-  const rt = float32Runtime(x, dy, dw);
+export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: FloatArray, p: Conv2dParams, opts: ConvOptions = {}): void {
+  const rt = float32Runtime(opts, x, dy, dw);
   if (!rt) return conv2dBackwardWeight(x, dy, dw, p);
   if (isDepthwise(p)) {
     if (p.strideH === 1 && p.strideW === 1) return depthwiseBackwardWeight(rt, x as Float32Array, dy as Float32Array, dw as Float32Array, p);
@@ -154,13 +228,45 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;
   const mark = rt.mark();
   const direct = colIsInput(p);
-  const dwPtr = rt.alloc(K * CRS), xPtr = rt.alloc(C * HW), dyPtr = rt.alloc(K * P);
-  const colPtr = direct ? 0 : rt.alloc(CRS * P);
+  const dwPtr = rt.alloc(K * CRS);
   const ranges = rangeTable(rt, p);
   rt.f32.fill(0, dwPtr >>> 2, (dwPtr >>> 2) + K * CRS);
   const args = im2colArgs(p, ranges);
   const mm = { M: Kg, N: CRS, K: P, transA: false, transB: true, accumulate: true };
+  const threads = P > 0 ? imageThreads(rt, p, opts) : 1;
+  if (threads > 1) {
+    // each thread sums its images into its own dw; the partial sums are added at the end
+    const xAll = rt.alloc(N * C * HW), dyAll = rt.alloc(N * K * P);
+    rt.write(xAll, x as Float32Array, 0, N * C * HW);
+    rt.write(dyAll, dy as Float32Array, 0, N * K * P);
+    const partials: number[] = [];
+    rt.runPrograms(splitRange(N, threads).map(([n0, n1], t) => {
+      const col = direct ? 0 : rt.alloc(CRS * P), scratch = gemmScratch(rt, mm);
+      const part = t === 0 ? dwPtr : rt.alloc(K * CRS);
+      rt.f32.fill(0, part >>> 2, (part >>> 2) + K * CRS);
+      partials.push(part);
+      const calls: ProgramCall[] = [];
+      for (let n = n0; n < n1; n++) {
+        for (let g = 0; g < groups; g++) {
+          const xg = xAll + (n * C + g * Cg) * HW * 4;
+          if (!direct) calls.push(['im2col', [xg, col, ...args]]);
+          calls.push(...gemmCalls(mm, dyAll + (n * K + g * Kg) * P * 4, direct ? xg : col, part + g * Kg * CRS * 4, scratch));
+        }
+      }
+      return calls;
+    }));
+    const f32 = rt.f32, out = dw as Float32Array;
+    for (let i = 0; i < K * CRS; i++) {
+      let sum = 0;
+      for (const part of partials) sum += f32[(part >>> 2) + i];
+      out[i] = sum;
+    }
+    rt.reset(mark);
+    return;
+  }
   if (P > 0) {
+    const xPtr = rt.alloc(C * HW), dyPtr = rt.alloc(K * P);
+    const colPtr = direct ? 0 : rt.alloc(CRS * P);
     for (let n = 0; n < N; n++) {
       rt.write(xPtr, x as Float32Array, n * C * HW, C * HW);
       rt.write(dyPtr, dy as Float32Array, n * K * P, K * P);

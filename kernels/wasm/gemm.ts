@@ -8,9 +8,10 @@
  * (unless accumulating), later ones add, so C needs no zeroing pass. Sums are float32 in KC-deep runs, as in
  * PyTorch's CPU float32 gemm.
  *
- * `gemmPtr` works on operands already in wasm memory (byte addresses), for conv's im2col buffers and for
- * workers: it allocates only its packing buffers, and a worker could run the same blocks over a sub-range of M
- * or N. `gemmWasm` is the typed-array entry: it copies A, B (and C when accumulating) in and C out. Float64
+ * `gemmPtr` works on operands already in wasm memory (byte addresses), for conv's im2col buffers: it allocates
+ * only its packing buffers. `gemmCalls` lists the same kernel calls for one thread with its own scratch, so that
+ * a caller with many independent gemms (conv2d.ts, one per image) can give each thread a whole gemm as a program.
+ * `gemmWasm` is the typed-array entry: it copies A, B (and C when accumulating) in and C out. Float64
  * operands (gradient checks) go to the plain-JS gemm, which accumulates in doubles: the fast path is float32.
  * Threads: with the runtime's worker pool, each `macro` call is split over its nc columns at multiples of NR:
  * thread t runs macro(mc, js1 − js0, kc, pa, pb + js0·kc·4, pcBlock + js0·4, ldc, acc, its own tmp) on columns
@@ -21,6 +22,7 @@ import type { FloatArray } from '../../src/tensor/dtype.ts';
 import { gemm, type GemmParams } from '../cpu/gemm.ts';
 import { MR, NR } from './module.ts';
 import { getRuntime, requireRuntime, type WasmRuntime } from './runtime.ts';
+import type { ProgramCall } from './pool.ts';
 
 /**
  * Block sizes in floats. A KC-deep NR strip of B (8 KiB) stays in L1 while the packed MC×KC block of A (128 KiB)
@@ -38,42 +40,74 @@ const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
  */
 const PARALLEL_MIN_WORK = 1 << 22;
 
+/** One thread's gemm scratch (byte addresses): the packed MC×KC block of A, the packed KC×NC panel of B, an MR×NR edge tile. */
+export interface GemmScratch { pa: number; pb: number; tmp: number }
+
+/** Allocates a GemmScratch for gemms of at most p's sizes (valid until the enclosing reset). */
+export function gemmScratch(rt: WasmRuntime, p: GemmParams): GemmScratch {
+  const kcMax = Math.min(KC, p.K);
+  return {
+    pa: rt.alloc(Math.min(MC, roundUp(p.M, MR)) * kcMax),
+    pb: rt.alloc(Math.min(NC, roundUp(p.N, NR)) * kcMax),
+    tmp: rt.alloc(MR * NR),
+  };
+}
+
+/**
+ * The kernel calls of C (=|+=) op(A)·op(B) on one thread, in order: per NC panel and KC slice, packB, then per MC
+ * block packA and macro. The first K slice stores into C (unless accumulating), later ones add. K must be > 0 and
+ * the scratch must be sized for p (gemmScratch). A worker can run the list as a program (ThreadPool.runPrograms).
+ */
+export function gemmCalls(p: GemmParams, aPtr: number, bPtr: number, cPtr: number, s: GemmScratch): ProgramCall[] {
+  const { M, N, K, transA, transB, accumulate } = p;
+  if (K <= 0) throw new Error('gemmCalls: K must be positive');
+  const calls: ProgramCall[] = [];
+  // op(A)[i, k] is at a + (i·aI + k·aK)·4, op(B)[k, j] at b + (k·bK + j·bJ)·4.
+  const aI = transA ? 1 : K, aK = transA ? M : 1;
+  const bK = transB ? 1 : N, bJ = transB ? K : 1;
+  for (let j0 = 0; j0 < N; j0 += NC) {
+    const nc = Math.min(NC, N - j0);
+    for (let k0 = 0; k0 < K; k0 += KC) {
+      const kc = Math.min(KC, K - k0);
+      calls.push(['packB', [bPtr + (k0 * bK + j0 * bJ) * 4, bJ, bK, nc, kc, s.pb]]);
+      const acc = accumulate || k0 > 0 ? 1 : 0;
+      for (let i0 = 0; i0 < M; i0 += MC) {
+        const mc = Math.min(MC, M - i0);
+        calls.push(['packA', [aPtr + (i0 * aI + k0 * aK) * 4, aI, aK, mc, kc, s.pa]]);
+        calls.push(['macro', [mc, nc, kc, s.pa, s.pb, cPtr + (i0 * N + j0) * 4, N * 4, acc, s.tmp]]);
+      }
+    }
+  }
+  return calls;
+}
+
 /**
  * C (=|+=) op(A)·op(B) with A, B, C in the runtime's memory at byte addresses aPtr, bPtr, cPtr, laid out as
- * GemmParams says (A: M×K or K×M, B: K×N or N×K, C: M×N, all contiguous row-major).
+ * GemmParams says (A: M×K or K×M, B: K×N or N×K, C: M×N, all contiguous row-major): gemmCalls run here, each
+ * large enough macro call split over the pool's threads by columns.
  */
 export function gemmPtr(p: GemmParams, aPtr: number, bPtr: number, cPtr: number, rt: WasmRuntime = requireRuntime()): void {
-  const { M, N, K, transA, transB, accumulate } = p;
+  const { M, N, K, accumulate } = p;
   if (M === 0 || N === 0) return;
   if (K === 0) {
     if (!accumulate) rt.f32.fill(0, cPtr >>> 2, (cPtr >>> 2) + M * N);
     return;
   }
   const mark = rt.mark();
-  const kcMax = Math.min(KC, K);
-  const pa = rt.alloc(Math.min(MC, roundUp(M, MR)) * kcMax);
-  const pb = rt.alloc(Math.min(NC, roundUp(N, NR)) * kcMax);
+  const scratch = gemmScratch(rt, p);
   const pool = rt.pool();
   const threads = pool ? pool.threads : 1;
-  const tmps = Array.from({ length: threads }, () => rt.alloc(MR * NR));
-  // op(A)[i, k] is at a + (i·aI + k·aK)·4, op(B)[k, j] at b + (k·bK + j·bJ)·4.
-  const aI = transA ? 1 : K, aK = transA ? M : 1;
-  const bK = transB ? 1 : N, bJ = transB ? K : 1;
-  const kern = rt.kernels;
-  for (let j0 = 0; j0 < N; j0 += NC) {
-    const nc = Math.min(NC, N - j0);
-    for (let k0 = 0; k0 < K; k0 += KC) {
-      const kc = Math.min(KC, K - k0);
-      kern.packB(bPtr + (k0 * bK + j0 * bJ) * 4, bJ, bK, nc, kc, pb);
-      const acc = accumulate || k0 > 0 ? 1 : 0;
-      for (let i0 = 0; i0 < M; i0 += MC) {
-        const mc = Math.min(MC, M - i0);
-        kern.packA(aPtr + (i0 * aI + k0 * aK) * 4, aI, aK, mc, kc, pa);
-        const pc = cPtr + (i0 * N + j0) * 4;
-        if (!pool || nc < 2 * NR || mc * nc * kc < PARALLEL_MIN_WORK) kern.macro(mc, nc, kc, pa, pb, pc, N * 4, acc, tmps[0]);
-        else pool.run('macro', columnShares(nc, threads).map(([js0, js1], t) => [mc, js1 - js0, kc, pa, pb + js0 * kc * 4, pc + js0 * 4, N * 4, acc, tmps[t]]));
+  const tmps = [scratch.tmp, ...Array.from({ length: threads - 1 }, () => rt.alloc(MR * NR))];
+  const kern = rt.kernels as unknown as Record<string, (...args: number[]) => void>;
+  for (const [name, args] of gemmCalls(p, aPtr, bPtr, cPtr, scratch)) {
+    if (name === 'macro' && pool) {
+      const [mc, nc, kc, pa, pb, pc, ldc, acc] = args;
+      if (nc >= 2 * NR && mc * nc * kc >= PARALLEL_MIN_WORK) {
+        pool.run('macro', columnShares(nc, threads).map(([js0, js1], t) => [mc, js1 - js0, kc, pa, pb + js0 * kc * 4, pc + js0 * 4, ldc, acc, tmps[t]]));
+        continue;
       }
     }
+    kern[name](...args);
   }
   rt.reset(mark);
 }

@@ -2,23 +2,32 @@
  * A pool of worker threads that run exports of one WebAssembly module over one shared WebAssembly.Memory.
  * `run(name, argsPerThread)` hands argument list i to thread i (the calling thread takes list 0), runs its own
  * share, and returns when every share is done — a synchronous call, like the kernels it parallelises.
+ * `runPrograms(programs)` does the same with a list of calls per thread, run in order: a thread's whole share of
+ * a multi-step kernel (say im2col, packing and the gemm blocks of each of its images) for one wake-up and one
+ * wait, instead of one per step.
  * Idle workers sleep in Atomics.wait (no busy-waiting); the caller sleeps the same way until the others finish.
  *
  * Control block (Int32Array over a SharedArrayBuffer), one slot of SLOT ints per worker:
  *   [state, export index, argc, args…]   state: 0 idle, 1 work posted, 2 done, 3 failed, 4 exit
+ *   export index −1: run the program of `args[0]` calls in the worker's region of the program buffer (PROGRAM
+ *   ints per worker), each call encoded as [export index, argc, args…].
  * Left out: work stealing, nested runs (a kernel never calls run from a worker).
  */
 import { Worker } from 'node:worker_threads';
 
 const SLOT = 32;
 const MAX_ARGS = SLOT - 3;
+/** Ints of program per worker (64 KiB); a longer program runs in several rounds. */
+const PROGRAM = 16384;
+const RUN_PROGRAM = -1;
 const IDLE = 0, POSTED = 1, DONE = 2, FAILED = 3, EXIT = 4;
 
 /** The worker's whole program: instantiate the module on the shared memory, then serve the slot forever. */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, importModule, importName, names, control, slot } = workerData;
+const { module, memory, importModule, importName, names, control, program, slot } = workerData;
 const ctrl = new Int32Array(control);
+const prog = new Int32Array(program, slot * ${PROGRAM} * 4, ${PROGRAM});
 const instance = new WebAssembly.Instance(module, { [importModule]: { [importName]: memory } });
 const fns = names.map((n) => instance.exports[n]);
 const base = slot * ${SLOT};
@@ -31,7 +40,16 @@ for (;;) {
   const args = [];
   for (let i = 0; i < argc; i++) args.push(ctrl[base + 3 + i]);
   try {
-    fns[ctrl[base + 1]](...args);
+    const fn = ctrl[base + 1];
+    if (fn === ${RUN_PROGRAM}) {
+      for (let k = 0, p = 0; k < args[0]; k++) {
+        const argc = prog[p + 1];
+        fns[prog[p]](...prog.subarray(p + 2, p + 2 + argc));
+        p += 2 + argc;
+      }
+    } else {
+      fns[fn](...args);
+    }
     Atomics.store(ctrl, base, ${DONE});
   } catch (e) {
     Atomics.store(ctrl, base, ${FAILED});
@@ -39,6 +57,9 @@ for (;;) {
   Atomics.notify(ctrl, base);
 }
 `;
+
+/** One call of a program: an export's name and its i32 arguments. */
+export type ProgramCall = readonly [name: string, args: readonly number[]];
 
 export interface PoolOptions {
   /** how the module imports its memory, e.g. ('env', 'memory') */
@@ -52,6 +73,7 @@ export class ThreadPool {
   readonly threads: number;
   private readonly workers: Worker[] = [];
   private readonly ctrl: Int32Array;
+  private readonly program: Int32Array;
   private readonly index: Map<string, number>;
 
   /** `threads` counts the calling thread: a pool of 2 starts one worker. */
@@ -60,41 +82,93 @@ export class ThreadPool {
     this.threads = threads;
     this.index = new Map(options.names.map((n, i) => [n, i]));
     this.ctrl = new Int32Array(new SharedArrayBuffer(4 * SLOT * Math.max(1, threads - 1)));
+    this.program = new Int32Array(new SharedArrayBuffer(4 * PROGRAM * Math.max(1, threads - 1)));
     for (let slot = 0; slot < threads - 1; slot++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { module, memory, importModule: options.importModule, importName: options.importName, names: options.names, control: this.ctrl.buffer, slot },
+        workerData: {
+          module, memory, importModule: options.importModule, importName: options.importName, names: options.names,
+          control: this.ctrl.buffer, program: this.program.buffer, slot,
+        },
       });
       worker.unref(); // an idle pool never keeps the process alive
       this.workers.push(worker);
     }
   }
 
-  /** Run export `name` once per argument list, list 0 on the calling thread; returns when all are done. */
-  run(name: string, argsPerThread: readonly (readonly number[])[]): void {
+  private exportIndex(name: string, what: string): number {
     const fn = this.index.get(name);
-    if (fn === undefined) throw new Error(`ThreadPool.run: '${name}' is not one of the pool's exports`);
-    if (argsPerThread.length > this.threads) throw new Error(`ThreadPool.run: ${argsPerThread.length} shares for ${this.threads} threads`);
+    if (fn === undefined) throw new Error(`ThreadPool.${what}: '${name}' is not one of the pool's exports`);
+    return fn;
+  }
+
+  /** Posts export `fn` (or RUN_PROGRAM) with `args` to worker slot t − 1. */
+  private post(t: number, fn: number, args: readonly number[]): void {
+    const ctrl = this.ctrl, base = (t - 1) * SLOT;
+    if (args.length > MAX_ARGS) throw new Error(`ThreadPool.run: at most ${MAX_ARGS} arguments`);
+    ctrl[base + 1] = fn;
+    ctrl[base + 2] = args.length;
+    for (let i = 0; i < args.length; i++) ctrl[base + 3 + i] = args[i];
+    Atomics.store(ctrl, base, POSTED);
+    Atomics.notify(ctrl, base);
+  }
+
+  /** Waits for workers 1 … shares − 1; true when one of them failed. */
+  private join(shares: number): boolean {
     const ctrl = this.ctrl;
-    for (let t = 1; t < argsPerThread.length; t++) {
-      const args = argsPerThread[t];
-      if (args.length > MAX_ARGS) throw new Error(`ThreadPool.run: at most ${MAX_ARGS} arguments`);
-      const base = (t - 1) * SLOT;
-      ctrl[base + 1] = fn;
-      ctrl[base + 2] = args.length;
-      for (let i = 0; i < args.length; i++) ctrl[base + 3 + i] = args[i];
-      Atomics.store(ctrl, base, POSTED);
-      Atomics.notify(ctrl, base);
-    }
-    if (argsPerThread.length > 0) this.local[name](...argsPerThread[0]);
     let failed = false;
-    for (let t = 1; t < argsPerThread.length; t++) {
+    for (let t = 1; t < shares; t++) {
       const base = (t - 1) * SLOT;
       Atomics.wait(ctrl, base, POSTED);
       if (Atomics.load(ctrl, base) === FAILED) failed = true;
       Atomics.store(ctrl, base, IDLE);
     }
-    if (failed) throw new Error(`ThreadPool.run: '${name}' failed on a worker thread`);
+    return failed;
+  }
+
+  /** Run export `name` once per argument list, list 0 on the calling thread; returns when all are done. */
+  run(name: string, argsPerThread: readonly (readonly number[])[]): void {
+    const fn = this.exportIndex(name, 'run');
+    if (argsPerThread.length > this.threads) throw new Error(`ThreadPool.run: ${argsPerThread.length} shares for ${this.threads} threads`);
+    for (let t = 1; t < argsPerThread.length; t++) this.post(t, fn, argsPerThread[t]);
+    if (argsPerThread.length > 0) this.local[name](...argsPerThread[0]);
+    if (this.join(argsPerThread.length)) throw new Error(`ThreadPool.run: '${name}' failed on a worker thread`);
+  }
+
+  /**
+   * Runs program i (a list of [export, args] calls, in order) on thread i, program 0 on the calling thread;
+   * returns when all are done. A program too long for the worker's region runs in rounds (each round ends when
+   * every thread has finished its part of it).
+   */
+  runPrograms(programs: readonly (readonly ProgramCall[])[]): void {
+    if (programs.length > this.threads) throw new Error(`ThreadPool.runPrograms: ${programs.length} programs for ${this.threads} threads`);
+    const next = programs.map(() => 0);
+    while (programs.some((p, t) => next[t] < p.length)) {
+      // encode as much of each worker's program as fits its region
+      for (let t = 1; t < programs.length; t++) {
+        const region = this.program.subarray((t - 1) * PROGRAM, t * PROGRAM);
+        let at = 0, count = 0;
+        for (const prog = programs[t]; next[t] < prog.length; next[t]++, count++) {
+          const [name, args] = prog[next[t]];
+          if (args.length > MAX_ARGS) throw new Error(`ThreadPool.runPrograms: at most ${MAX_ARGS} arguments`);
+          if (at + 2 + args.length > PROGRAM) break;
+          region[at] = this.exportIndex(name, 'runPrograms');
+          region[at + 1] = args.length;
+          region.set(args, at + 2);
+          at += 2 + args.length;
+        }
+        this.post(t, RUN_PROGRAM, [count]);
+      }
+      // the calling thread runs its own program whole in the first round
+      if (programs.length > 0) {
+        for (; next[0] < programs[0].length; next[0]++) {
+          const [name, args] = programs[0][next[0]];
+          this.exportIndex(name, 'runPrograms');
+          this.local[name](...args);
+        }
+      }
+      if (this.join(programs.length)) throw new Error('ThreadPool.runPrograms: a program failed on a worker thread');
+    }
   }
 
   /** Stop the workers. */

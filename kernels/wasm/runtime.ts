@@ -21,7 +21,7 @@
 import { availableParallelism } from 'node:os';
 import { ModuleBuilder, type FunctionBuilder } from './builder.ts';
 import { BINARY_OPS, UNARY_OPS, buildKernelModule, type KernelExports } from './module.ts';
-import { ThreadPool } from './pool.ts';
+import { ThreadPool, type ProgramCall } from './pool.ts';
 
 /** The WebAssembly global (typed by src/types/webassembly.d.ts), or undefined where the runtime has none. */
 function wasmApi(): typeof WebAssembly | undefined {
@@ -133,6 +133,14 @@ export class WasmRuntime {
     else for (const args of argsPerThread) (this.kernels[name] as (...a: number[]) => void)(...args);
   }
 
+  /** Runs program t (calls in order) on thread t, on the pool when there are several, else here. */
+  runPrograms(programs: readonly (readonly ProgramCall[])[]): void {
+    const pool = programs.length > 1 ? this.pool() : null;
+    if (pool) return pool.runPrograms(programs);
+    const kernels = this.kernels as unknown as Record<string, (...a: number[]) => void>;
+    for (const prog of programs) for (const [name, args] of prog) kernels[name](...args);
+  }
+
   private refreshViews(): void {
     this.f32 = new Float32Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
@@ -179,8 +187,8 @@ export class WasmRuntime {
 
 /** The exports a worker may run (all take i32 arguments only). */
 const POOL_EXPORTS = [
-  'macro', ...BINARY_OPS.map((op) => `binary_${op}` as const), ...UNARY_OPS.map((op) => `unary_${op}` as const),
-  'bnStats', 'bnNorm', 'bnBwdSums', 'bnBwdDx',
+  'macro', 'packA', 'packB', 'im2col', 'col2im',
+  ...BINARY_OPS.map((op) => `binary_${op}` as const), ...UNARY_OPS.map((op) => `unary_${op}` as const), 'bnStats', 'bnNorm', 'bnBwdSums', 'bnBwdDx',
 ] as const;
 
 /**

@@ -11,8 +11,9 @@ import {
   conv2dBackwardInputRef, conv2dBackwardWeightRef, conv2dRef, type Conv2dParams,
 } from '../../../kernels/cpu/conv2d.ts';
 import {
-  conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm,
+  conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm, type ConvOptions,
 } from '../../../kernels/wasm/conv2d.ts';
+import { WasmRuntime } from '../../../kernels/wasm/runtime.ts';
 import { abs64, assertClose, randomF32, seeded, wasmOrSkip } from './helpers.ts';
 
 function convOut(inSize: number, k: number, stride: number, pad: number, dilation: number): number {
@@ -59,7 +60,7 @@ const namedShapes: Conv2dParams[] = [
   { N: 1, C: 6, H: 10, W: 9, K: 9, R: 3, S: 2, OH: 4, OW: 7, strideH: 2, strideW: 1, padH: 1, padW: 2, dilationH: 2, dilationW: 2, groups: 3 },
 ];
 
-function check(p: Conv2dParams, seed: number): void {
+function check(p: Conv2dParams, seed: number, opts: ConvOptions = {}): void {
   const rand = seeded(seed);
   const nx = p.N * p.C * p.H * p.W, nw = p.K * (p.C / p.groups) * p.R * p.S, ny = p.N * p.K * p.OH * p.OW;
   const x = randomF32(nx, rand), w = randomF32(nw, rand), dy = randomF32(ny, rand);
@@ -67,19 +68,19 @@ function check(p: Conv2dParams, seed: number): void {
   const what = (pass: string) => `${pass} ${JSON.stringify(p)}`;
 
   const y = new Float32Array(ny).fill(NaN), yRef = new Float64Array(ny), yMag = new Float64Array(ny);
-  conv2dWasm(x, w, y, p);
+  conv2dWasm(x, w, y, p, opts);
   conv2dRef(x, w, yRef, p);
   conv2dRef(abs64(x), abs64(w), yMag, p);
   assertClose(what('forward'), y, yRef, yMag, terms);
 
   const dx = new Float32Array(nx).fill(NaN), dxRef = new Float64Array(nx), dxMag = new Float64Array(nx);
-  conv2dBackwardInputWasm(dy, w, dx, p);
+  conv2dBackwardInputWasm(dy, w, dx, p, opts);
   conv2dBackwardInputRef(dy, w, dxRef, p);
   conv2dBackwardInputRef(abs64(dy), abs64(w), dxMag, p);
   assertClose(what('backward input'), dx, dxRef, dxMag, terms);
 
   const dw = new Float32Array(nw).fill(NaN), dwRef = new Float64Array(nw), dwMag = new Float64Array(nw);
-  conv2dBackwardWeightWasm(x, dy, dw, p);
+  conv2dBackwardWeightWasm(x, dy, dw, p, opts);
   conv2dBackwardWeightRef(x, dy, dwRef, p);
   conv2dBackwardWeightRef(abs64(x), abs64(dy), dwMag, p);
   assertClose(what('backward weight'), dw, dwRef, dwMag, terms);
@@ -93,6 +94,21 @@ test('wasm conv2d passes == reference on random shapes', () => {
 test('wasm conv2d passes == reference on shapes that take each path', () => {
   if (!wasmOrSkip('wasm conv2d named shapes')) return;
   namedShapes.forEach((p, i) => check(p, 1000 + i));
+});
+
+/**
+ * Images split over threads (each thread's program: im2col, packing, gemm blocks, col2im), on a runtime of 2 and
+ * of 3 threads, whatever the machine's core count, with the work threshold at 0 so that small shapes take it too.
+ */
+test('wasm conv2d passes == reference with images split over threads', () => {
+  if (!wasmOrSkip('wasm conv2d image threads')) return;
+  const runtimes = [new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 })];
+  const arb = fc.tuple(convParamsArb, fc.integer({ min: 2, max: 7 })).map(([p, N]) => ({ ...p, N }));
+  fc.assert(fc.property(arb, fc.nat(), fc.constantFrom(0, 1), (p, seed, r) => {
+    check(p, seed, { runtime: runtimes[r], minImageParallelWork: 0 });
+  }), { numRuns: 80 });
+  for (const [i, p] of namedShapes.entries()) check({ ...p, N: 4 }, 2000 + i, { runtime: runtimes[0], minImageParallelWork: 0 });
+  for (const rt of runtimes) rt.pool()?.close();
 });
 
 test('Float64Array arguments go to the JS kernels and still match the reference', () => {

@@ -39,4 +39,19 @@ test('shares run on every thread over the shared memory; the result is complete'
   pool.close();
 });
 
+test('runPrograms: each thread runs its list in order, in several rounds when long; a failure is reported', () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
+  const module = buildModule();
+  const local = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, (...a: number[]) => void>;
+  const pool = new ThreadPool(3, module, memory, local, { importModule: 'env', importName: 'memory', names: ['addOne'] });
+  const view = new Float32Array(memory.buffer, 0, 3000);
+  // thread t adds 1 to its 1000 floats 5000 times, one float group per call: longer than one round (4 ints a call)
+  const programs = [0, 1, 2].map((t) => Array.from({ length: 5000 }, (_, k) => ['addOne', [4000 * t + 4 * (k % 1000), 1]] as const));
+  pool.runPrograms(programs);
+  assert.ok(view.every((v) => v === 5), 'every float incremented 5 times');
+  assert.throws(() => pool.runPrograms([[], [['addOne', [70000 * 16, 1000]]]]), /failed on a worker thread/);
+  assert.throws(() => pool.runPrograms([[['nope', [0, 1]]]]), /'nope' is not one of the pool's exports/);
+  pool.close();
+});
+
 test.run();
