@@ -1,7 +1,8 @@
 /**
  * Elementwise kernels on gpu.js: unary maps (activations and their derivative maps), broadcasting binary
  * arithmetic read through strides, an affine map with scalar coefficients, and a constant fill.
- * Reference twins: kernels/cpu/elementwise.ts. Comparisons and `where` (boolean results) stay on the host.
+ * Reference twins: kernels/cpu/elementwise.ts. `where` reads its condition as floats (nonzero = true);
+ * comparisons (boolean results) stay on the host.
  * GL returns 0 for log(0) and sqrt(−1): those two kernels spell out −∞ and NaN themselves.
  */
 import type { ArithOp, UnaryOp } from '../cpu/elementwise.ts';
@@ -170,6 +171,29 @@ export function binary(
   const n = shape.reduce((x, y) => x * y, 1);
   const v = collapse(shape, [aStrides, bStrides]);
   return rt.run(`binary.${op}`, BINARY[op], n, viewConstants(`binary.${op}`, v.shape, { a: v.strides[0], b: v.strides[1] }), [a, b, NaN]);
+}
+
+/** cond ? a : b at this thread's position, all three read through their strides (prefixes c, a, b). */
+const whereKernel = function (this: KernelThis, cond: number[], a: number[], b: number[]): number {
+  const ic = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
+    this.constants.c0, this.constants.c1, this.constants.c2, this.constants.c3, this.constants.c4, this.constants.c5);
+  if (cond[ic] !== 0) {
+    const ia = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
+      this.constants.a0, this.constants.a1, this.constants.a2, this.constants.a3, this.constants.a4, this.constants.a5);
+    return a[ia];
+  }
+  const ib = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
+    this.constants.b0, this.constants.b1, this.constants.b2, this.constants.b3, this.constants.b4, this.constants.b5);
+  return b[ib];
+};
+
+export function where(
+  rt: GpuRuntime, shape: readonly number[],
+  cond: GpuIn, cStrides: readonly number[], a: GpuIn, aStrides: readonly number[], b: GpuIn, bStrides: readonly number[],
+): GpuArray {
+  const n = shape.reduce((x, y) => x * y, 1);
+  const v = collapse(shape, [cStrides, aStrides, bStrides]);
+  return rt.run('where', whereKernel, n, viewConstants('where', v.shape, { c: v.strides[0], a: v.strides[1], b: v.strides[2] }), [cond, a, b]);
 }
 
 const affineKernel = function (this: KernelThis, x: number[], scale: number, shift: number): number {

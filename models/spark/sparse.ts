@@ -67,11 +67,18 @@ export class SparseContext implements ForwardContext {
     const key = `${h}x${w}`;
     let r = this.rows.get(key);
     if (!r) {
-      const m = this.activeAt(h, w, 'float32').data;
+      // read off the (host) mask grid, each cell standing for a block of fh×fw positions
+      const [B, , gh, gw] = this.activeB1ff.shape;
+      const [fh, fw] = this.factors(h, w);
+      const grid = this.activeB1ff.data;
+      const visibleAt = (i: number) => {
+        const b = Math.floor(i / (h * w)), y = Math.floor((i % (h * w)) / w), x = i % w;
+        return Number(grid[(b * gh + Math.floor(y / fh)) * gw + Math.floor(x / fw)]) !== 0;
+      };
       let n = 0;
-      for (let i = 0; i < m.length; i++) if (m[i] !== 0) n++;
+      for (let i = 0; i < B * h * w; i++) if (visibleAt(i)) n++;
       const idx = new Int32Array(n);
-      for (let i = 0, k = 0; i < m.length; i++) if (m[i] !== 0) idx[k++] = i;
+      for (let i = 0, k = 0; i < B * h * w; i++) if (visibleAt(i)) idx[k++] = i;
       r = new Tensor(idx, [n], 'int32');
       this.rows.set(key, r);
     }

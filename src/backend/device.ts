@@ -48,6 +48,8 @@ export interface DeviceKernels {
   unary(op: UnaryOp, x: DeviceIn, n: number): DeviceData;
   /** a ∘ b over `shape`, a and b read through broadcast strides; the result is contiguous. */
   binary(op: ArithOp, shape: readonly number[], a: DeviceIn, aStrides: readonly number[], b: DeviceIn, bStrides: readonly number[]): DeviceData;
+  /** cond ? a : b over `shape`, all three read through broadcast strides; cond nonzero means true. */
+  where(shape: readonly number[], cond: DeviceIn, cStrides: readonly number[], a: DeviceIn, aStrides: readonly number[], b: DeviceIn, bStrides: readonly number[]): DeviceData;
   /** x·s + t with scalars: the optimizers' and losses' affine maps in one pass. */
   affine(x: DeviceIn, n: number, scale: number, shift: number): DeviceData;
 

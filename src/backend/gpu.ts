@@ -29,6 +29,7 @@ export function deviceKernels(rt: GpuRuntime): DeviceKernels {
     fill: (n, value) => el.fill(rt, n, value),
     unary: (op, x, n) => el.unary(rt, op, i(x), n),
     binary: (op, shape, a, as, b, bs) => el.binary(rt, op, shape, i(a), as, i(b), bs),
+    where: (shape, c, cs, a, as, b, bs) => el.where(rt, shape, i(c), cs, i(a), as, i(b), bs),
     affine: (x, n, scale, shift) => el.affine(rt, i(x), n, scale, shift),
     stridedCopy: (shape, x, offset, strides) => mv.stridedCopy(rt, shape, i(x), offset, strides),
     writeWindow: (whole, n, part, shape, offset, strides) => mv.writeWindow(rt, i(whole), n, i(part), shape, offset, strides),

@@ -250,6 +250,13 @@ export function logicalNot(a: Tensor): Tensor {
 const whereOp = defineOp<[Tensor, Tensor, Tensor]>('where', {
   forward: ([c, a, b]) => {
     const shape = broadcastShapes('where', broadcastShapes('where', c.shape, a.shape), b.shape);
+    const device = c.size > 0 ? deviceFor(a, b) : null;
+    if (device) {
+      // the condition goes up as floats (0/1) unless it is a float32 tensor on the device already
+      const cond = c.deviceCopy ?? Float32Array.from(c.data as ArrayLike<number | bigint>, (v) => (v ? 1 : 0));
+      const cs = broadcastStrides(c.shape, shape), as = broadcastStrides(a.shape, shape), bs = broadcastStrides(b.shape, shape);
+      return fromDevice(device.where(shape, cond, cs, devIn(a), as, devIn(b), bs), shape);
+    }
     const { t, data } = emptyFloat(shape, a.dtype as FloatDType);
     const cond = c.data instanceof BigInt64Array ? Uint8Array.from(c.data, (v) => (v !== 0n ? 1 : 0)) : c.data;
     backend().where(shape, cond, broadcastStrides(c.shape, shape), floatData(a), broadcastStrides(a.shape, shape), floatData(b), broadcastStrides(b.shape, shape), data, stridesOf(shape));

@@ -1,13 +1,13 @@
 /**
  * gpu.js elementwise kernels against kernels/cpu/elementwise.ts, per gpu.js mode present: every unary map on
- * random values (with the edge values 0, ±1 and a few negatives for log/sqrt), broadcasting binary ops on
- * random shapes up to 6 axes, affine and fill. Tolerance: one float32 rounding of the result plus the
+ * random values (with the edge values 0, ±1 and a few negatives for log/sqrt), broadcasting binary ops and
+ * `where` on random shapes up to 6 axes, affine and fill. Tolerance: one float32 rounding of the result plus the
  * single-precision error of exp/log/erf on GL (measured worst 3e-7 relative on llvmpipe, allowed 2e-6).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { binary, unary, type ArithOp, type UnaryOp } from '../../../kernels/cpu/elementwise.ts';
+import { binary, unary, where, type ArithOp, type UnaryOp } from '../../../kernels/cpu/elementwise.ts';
 import * as gpuEl from '../../../kernels/gpu/elementwise.ts';
 import { broadcastStrides, stridesOf } from '../../../src/tensor/shape.ts';
 import { forEachMode, randomF32, seeded } from './helpers.ts';
@@ -57,6 +57,25 @@ forEachMode('gpu broadcasting binary ops equal the reference on random shapes', 
       close(`${op} ${JSON.stringify(aShape)} ∘ ${JSON.stringify(bShape)}`, d.read(), want);
       d.dispose();
     }), { numRuns: 40 });
+});
+
+forEachMode('gpu where (broadcast condition and operands) equals the reference', (rt) => {
+  fc.assert(fc.property(
+    fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 6 }), fc.integer(), fc.integer(),
+    (shape, masks, seed) => {
+      const rand = seeded(seed);
+      const drop = (k: number) => shape.map((d, i) => ((masks >> (i + 6 * k)) & 1 ? 1 : d));
+      const [cShape, aShape, bShape] = [drop(0), drop(1), drop(2)];
+      const n = (s: number[]) => s.reduce((x, y) => x * y, 1);
+      const cond = Uint8Array.from({ length: n(cShape) }, () => (rand() < 0.5 ? 1 : 0));
+      const a = randomF32(n(aShape), rand), b = randomF32(n(bShape), rand);
+      const cs = broadcastStrides(cShape, shape), as = broadcastStrides(aShape, shape), bs = broadcastStrides(bShape, shape);
+      const want = new Float32Array(n(shape));
+      where(shape, cond, cs, a, as, b, bs, want, stridesOf(shape));
+      const d = gpuEl.where(rt, shape, Float32Array.from(cond), cs, a, as, b, bs);
+      close(`where ${JSON.stringify(cShape)} ? ${JSON.stringify(aShape)} : ${JSON.stringify(bShape)}`, d.read(), want, 0, 0);
+      d.dispose();
+    }), { numRuns: 25 });
 });
 
 forEachMode('gpu results chain on the device (pipeline) and are counted and freed', (rt) => {
