@@ -87,81 +87,32 @@ export function unary(rt: GpuRuntime, op: UnaryOp, x: GpuIn, n: number): GpuArra
   return rt.run(`unary.${op}`, UNARY[op], n, {}, [x, Infinity, NaN]);
 }
 
-type Binary = (this: KernelThis, a: number[], b: number[], nan: number) => number;
+/** The arithmetic ops by number: `op` is a kernel constant, so each compiled kernel keeps one branch. */
+const ARITH_CODE: Record<ArithOp, number> = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, pow: 6 };
 
-/** The operands at this thread's position: a[Σ coord·sa], b[Σ coord·sb]. */
-const BINARY: Record<ArithOp, Binary> = {
-  add: function (a, b, nan) {
-    const ia = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.a0, this.constants.a1, this.constants.a2, this.constants.a3, this.constants.a4, this.constants.a5);
-    const ib = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.b0, this.constants.b1, this.constants.b2, this.constants.b3, this.constants.b4, this.constants.b5);
-    const x = a[ia];
-    const y = b[ib];
-    return x + y;
-  },
-  sub: function (a, b, nan) {
-    const ia = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.a0, this.constants.a1, this.constants.a2, this.constants.a3, this.constants.a4, this.constants.a5);
-    const ib = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.b0, this.constants.b1, this.constants.b2, this.constants.b3, this.constants.b4, this.constants.b5);
-    const x = a[ia];
-    const y = b[ib];
-    return x - y;
-  },
-  mul: function (a, b, nan) {
-    const ia = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.a0, this.constants.a1, this.constants.a2, this.constants.a3, this.constants.a4, this.constants.a5);
-    const ib = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.b0, this.constants.b1, this.constants.b2, this.constants.b3, this.constants.b4, this.constants.b5);
-    const x = a[ia];
-    const y = b[ib];
-    return x * y;
-  },
-  div: function (a, b, nan) {
-    const ia = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.a0, this.constants.a1, this.constants.a2, this.constants.a3, this.constants.a4, this.constants.a5);
-    const ib = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.b0, this.constants.b1, this.constants.b2, this.constants.b3, this.constants.b4, this.constants.b5);
-    const x = a[ia];
-    const y = b[ib];
-    return x / y;
-  },
-  maximum: function (a, b, nan) {
-    const ia = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.a0, this.constants.a1, this.constants.a2, this.constants.a3, this.constants.a4, this.constants.a5);
-    const ib = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.b0, this.constants.b1, this.constants.b2, this.constants.b3, this.constants.b4, this.constants.b5);
-    const x = a[ia];
-    const y = b[ib];
-    return Math.max(x, y);
-  },
-  minimum: function (a, b, nan) {
-    const ia = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.a0, this.constants.a1, this.constants.a2, this.constants.a3, this.constants.a4, this.constants.a5);
-    const ib = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.b0, this.constants.b1, this.constants.b2, this.constants.b3, this.constants.b4, this.constants.b5);
-    const x = a[ia];
-    const y = b[ib];
-    return Math.min(x, y);
-  },
-  pow: function (a, b, nan) {
-    const ia = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.a0, this.constants.a1, this.constants.a2, this.constants.a3, this.constants.a4, this.constants.a5);
-    const ib = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
-      this.constants.b0, this.constants.b1, this.constants.b2, this.constants.b3, this.constants.b4, this.constants.b5);
-    const x = a[ia];
-    const y = b[ib];
-    // GL's pow is undefined for x < 0: odd and even integer exponents are spelled out
-    if (x < 0) {
-      const r = Math.pow(-x, y);
-      if (Math.floor(y) !== y) { return nan; }
-      if (Math.floor(y * 0.5) * 2 === y) { return r; }
-      return -r;
-    }
-    if (x === 0 && y === 0) { return 1; }
-    return Math.pow(x, y);
-  },
+/** a ∘ b at this thread's position, a and b read through their strides (prefixes a, b). */
+const binaryKernel = function (this: KernelThis, a: number[], b: number[], nan: number): number {
+  const ia = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
+    this.constants.a0, this.constants.a1, this.constants.a2, this.constants.a3, this.constants.a4, this.constants.a5);
+  const ib = stridedOffset(this.thread.x, this.constants.d1, this.constants.d2, this.constants.d3, this.constants.d4, this.constants.d5,
+    this.constants.b0, this.constants.b1, this.constants.b2, this.constants.b3, this.constants.b4, this.constants.b5);
+  const x = a[ia];
+  const y = b[ib];
+  if (this.constants.op === 0) { return x + y; }
+  if (this.constants.op === 1) { return x - y; }
+  if (this.constants.op === 2) { return x * y; }
+  if (this.constants.op === 3) { return x / y; }
+  if (this.constants.op === 4) { return Math.max(x, y); }
+  if (this.constants.op === 5) { return Math.min(x, y); }
+  // pow: GL's pow is undefined for x < 0, so odd and even integer exponents are spelled out
+  if (x < 0) {
+    const r = Math.pow(-x, y);
+    if (Math.floor(y) !== y) { return nan; }
+    if (Math.floor(y * 0.5) * 2 === y) { return r; }
+    return -r;
+  }
+  if (x === 0 && y === 0) { return 1; }
+  return Math.pow(x, y);
 };
 
 export function binary(
@@ -170,7 +121,8 @@ export function binary(
 ): GpuArray {
   const n = shape.reduce((x, y) => x * y, 1);
   const v = collapse(shape, [aStrides, bStrides]);
-  return rt.run(`binary.${op}`, BINARY[op], n, viewConstants(`binary.${op}`, v.shape, { a: v.strides[0], b: v.strides[1] }), [a, b, NaN]);
+  const constants = { ...viewConstants(`binary.${op}`, v.shape, { a: v.strides[0], b: v.strides[1] }), op: ARITH_CODE[op] };
+  return rt.run('binary', binaryKernel, n, constants, [a, b, NaN]);
 }
 
 /** cond ? a : b at this thread's position, all three read through their strides (prefixes c, a, b). */
