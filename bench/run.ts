@@ -1,16 +1,21 @@
 /**
  * `npm run bench`: measures sparkts's kernels and, in the same run on the same machine, PyTorch CPU
  * (bench/ref/torch_ops.py through Debian's python3-torch), then prints one table with the ratios.
- * Where torch is missing the PyTorch column says so; nothing here is a test.
+ * Where torch is missing the PyTorch column says so; nothing here is a test. TensorFlow.js (bench/ref/tfjs_ops.ts,
+ * in child processes) adds its columns to the kernel table; bench/resnet.ts and bench/ref/torch_resnet_step.py
+ * time a ResNet-18 training step; bench/sparse_encoder.ts the sparse encoder against its visible fraction.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { benchKernels, type Row } from './kernels.ts';
 import { benchWasm } from './wasm.ts';
-import { wasmDescription } from '../kernels/wasm/runtime.ts';
+import { getRuntime, wasmDescription } from '../kernels/wasm/runtime.ts';
 import { benchSpark, type SparkRow } from './spark.ts';
 import { benchPointwise, type PointwiseRow } from './pointwise.ts';
+import { tfjsReference, type TfjsRow } from './tfjs.ts';
+import { benchResnetStep, RESNET_STEP } from './resnet.ts';
+import { benchSparseEncoder, ENCODER_SWEEP, type EncoderRow } from './sparse_encoder.ts';
 
 type RefRow = { gflops: number; ms: number };
 
@@ -40,7 +45,7 @@ function torchReference(script: string, threads: number): { rows: Record<string,
   const py = pythonWithTorch();
   if (!py) return { rows: {}, note: 'PyTorch not found (apt-get install -y python3-torch): reference skipped' };
   const res = spawnSync(py, [script, '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 20, env: torchEnv() });
-  if (res.status !== 0) return { rows: {}, note: `bench/ref/torch_ops.py failed: ${res.stderr.trim().split('\n').pop()}` };
+  if (res.status !== 0) return { rows: {}, note: `${script} failed: ${res.stderr.trim().split('\n').pop()}` };
   const lines = res.stdout.trim().split('\n');
   const parsed = JSON.parse(lines[lines.length - 1]) as Record<string, RefRow> & { _info?: string };
   const note = typeof parsed._info === 'string' ? parsed._info : '';
@@ -60,16 +65,65 @@ function printTable(header: string[], body: string[][]): void {
   body.forEach((b) => console.log(line(b)));
 }
 
-function kernelTable(plain: Row[], wasm: Row[]): void {
+/** The references' columns: PyTorch on 1 and 2 threads (`torch`), TF.js's cpu and wasm backends (`tfjs`). */
+function kernelTable(plain: Row[], wasm: Row[], refs = { torch: true, tfjs: true }): void {
   const rows = [...plain.map((r) => ({ ...r, shape: `${r.shape} [TypeScript, 1 thread]` })), ...wasm.map((r) => ({ ...r, shape: `${r.shape} [${wasmDescription()}]` }))];
-  const ref1 = torchReference('bench/ref/torch_ops.py', 1);
-  const ref2 = torchReference('bench/ref/torch_ops.py', 2);
+  const noTorch = { rows: {} as Record<string, RefRow>, note: '' }, noTfjs = { rows: {} as Record<string, TfjsRow>, note: '' };
+  const ref1 = refs.torch ? torchReference('bench/ref/torch_ops.py', 1) : noTorch;
+  const ref2 = refs.torch ? torchReference('bench/ref/torch_ops.py', 2) : noTorch;
   for (const note of new Set([ref1.note, ref2.note])) if (note) console.log(note);
-  console.log('\nKernels. ratio = sparkts GFLOP/s ÷ PyTorch GFLOP/s (higher is better for sparkts)');
+  const tfCpu = refs.tfjs ? tfjsReference('cpu') : noTfjs;
+  const tfWasm = refs.tfjs ? tfjsReference('wasm', getRuntime()?.threads ?? 1) : noTfjs;
+  for (const note of [tfCpu.note, tfWasm.note]) if (note) console.log(note);
+  console.log('\nKernels. ratio = sparkts GFLOP/s ÷ reference GFLOP/s (higher is better for sparkts)');
   const cell = (r: Row, t: RefRow | undefined) => (t ? [t.gflops.toFixed(2), `${(r.gflops / t.gflops).toFixed(3)}x`] : ['–', '–']);
+  const tfCell = (r: Row, t: TfjsRow | undefined) => {
+    if (!t) return ['–', '–'];
+    const once = t.runs === 1 ? ', 1 run' : '';
+    if ('cannotTrain' in t) return [`cannot train (forward alone ${t.fwdGflops.toFixed(2)}${once})`, '–'];
+    return [`${t.gflops.toFixed(2)}${once ? ` (${(t.ms / 1000).toFixed(1)} s${once})` : ''}`, `${(r.gflops / t.gflops).toFixed(3)}x`];
+  };
+  const header = ['op', 'shape / kernels', 'sparkts GFLOP/s'];
+  if (refs.torch) header.push('PyTorch 1 thread', 'ratio', 'PyTorch 2 threads', 'ratio');
+  if (refs.tfjs) header.push('TF.js cpu', 'ratio', 'TF.js wasm', 'ratio');
   printTable(
-    ['op', 'shape / kernels', 'sparkts GFLOP/s', 'PyTorch 1 thread', 'ratio', 'PyTorch 2 threads', 'ratio'],
-    rows.map((r) => [r.name, r.shape, `${r.gflops.toFixed(2)} (${r.ms.toFixed(1)} ms)`, ...cell(r, ref1.rows[r.name]), ...cell(r, ref2.rows[r.name])]),
+    header,
+    rows.map((r) => [r.name, r.shape, `${r.gflops.toFixed(2)} (${r.ms.toFixed(1)} ms)`,
+      ...(refs.torch ? [...cell(r, ref1.rows[r.name]), ...cell(r, ref2.rows[r.name])] : []),
+      ...(refs.tfjs ? [...tfCell(r, tfCpu.rows[r.name]), ...tfCell(r, tfWasm.rows[r.name])] : [])]),
+  );
+  for (const [backend, ref] of [['cpu', tfCpu], ['wasm', tfWasm]] as const) {
+    for (const [name, t] of Object.entries(ref.rows)) if ('cannotTrain' in t) console.log(`TF.js ${backend} cannot train ${name}: ${t.cannotTrain}`);
+  }
+}
+
+function resnetTable(): void {
+  const { batch, size, classes } = RESNET_STEP;
+  const r = benchResnetStep();
+  const ref1 = torchReference('bench/ref/torch_resnet_step.py', 1);
+  const ref2 = torchReference('bench/ref/torch_resnet_step.py', 2);
+  for (const note of new Set([ref1.note, ref2.note])) if (note) console.log(note);
+  console.log(`\nResNet-18 training step, ${batch}x3x${size}x${size}, ${classes} classes: forward, cross-entropy, backward, SGD momentum 0.9.`);
+  console.log(`sparkts on ${wasmDescription()}. ratio = sparkts ms ÷ PyTorch ms (lower is better for sparkts)`);
+  const cell = (t: RefRow | undefined) => (t ? [t.ms.toFixed(1), `${(r.ms / t.ms).toFixed(2)}x`] : ['–', '–']);
+  printTable(
+    ['what', 'sparkts ms', 'PyTorch 1 thread ms', 'ratio', 'PyTorch 2 threads ms', 'ratio'],
+    [[r.name, r.ms.toFixed(1), ...cell(ref1.rows[r.name]), ...cell(ref2.rows[r.name])]],
+  );
+}
+
+function encoderTable(rows: EncoderRow[]): void {
+  const { size, batch } = ENCODER_SWEEP;
+  console.log(`\nSparse encoder (ResNet-18 width), ${size}x${size}, batch ${batch}, forward + backward, against the visible fraction.`);
+  console.log(`sparkts on ${wasmDescription()}. active / masked = active ms ÷ masked ms`);
+  const pick = (ratio: number, impl: string) => rows.find((r) => r.maskRatio === ratio && r.impl === impl)!;
+  const ratios = [...new Set(rows.map((r) => r.maskRatio))];
+  printTable(
+    ['mask ratio', 'visible fraction', 'active ms', 'masked ms', 'active / masked'],
+    ratios.map((ratio) => {
+      const a = pick(ratio, 'active'), m = pick(ratio, 'masked');
+      return [String(ratio), a.visible.toFixed(2), a.ms.toFixed(0), m.ms.toFixed(0), (a.ms / m.ms).toFixed(2)];
+    }),
   );
 }
 
@@ -101,10 +155,15 @@ function pointwiseTable(rows: PointwiseRow[]): void {
 
 async function main(): Promise<void> {
   console.log(`sparkts bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}`);
-  const only = process.env.SPARKTS_BENCH; // 'kernels', 'pointwise' or 'spark' to run one part
-  if (!only || only === 'kernels') kernelTable(await benchKernels(), await benchWasm());
-  if (!only || only === 'pointwise') pointwiseTable(benchPointwise());
-  if (!only || only === 'spark') sparkTable(benchSpark());
+  // 'kernels' (with PyTorch), 'tfjs' (the kernel table with TF.js), 'pointwise', 'resnet', 'spark' (with the
+  // encoder sweep) or 'encoder' (the sweep alone) to run one part; a comma-separated list for several
+  const only = process.env.SPARKTS_BENCH;
+  const wants = (part: string) => !only || only.split(',').includes(part);
+  if (wants('kernels') || wants('tfjs')) kernelTable(await benchKernels(), await benchWasm(), { torch: wants('kernels'), tfjs: wants('tfjs') });
+  if (wants('pointwise')) pointwiseTable(benchPointwise());
+  if (wants('spark')) sparkTable(benchSpark());
+  if (wants('resnet')) resnetTable();
+  if (wants('spark') || wants('encoder')) encoderTable(benchSparseEncoder());
 }
 
 await main();
