@@ -13,6 +13,7 @@ import { benchWasm } from './wasm.ts';
 import { getRuntime, wasmDescription } from '../kernels/wasm/runtime.ts';
 import { benchSpark, type SparkRow } from './spark.ts';
 import { benchPointwise, type PointwiseRow } from './pointwise.ts';
+import { benchGpu } from './gpu.ts';
 import { tfjsReference, type TfjsRow } from './tfjs.ts';
 import { benchResnetStep, RESNET_STEP } from './resnet.ts';
 import { benchSparseEncoder, ENCODER_SWEEP, type EncoderRow } from './sparse_encoder.ts';
@@ -153,10 +154,23 @@ function pointwiseTable(rows: PointwiseRow[]): void {
   );
 }
 
+async function gpuTable(): Promise<void> {
+  const { rows, modes } = await benchGpu();
+  console.log('\ngpu backend (gpu.js) against the cpu backend, same process. speed-up = cpu ms ÷ gpu ms (higher is better for the gpu)');
+  for (const [mode, what] of Object.entries(modes)) console.log(`  ${mode}: ${what}`);
+  const present = Object.keys(modes).filter((m) => !modes[m].startsWith('absent'));
+  const cell = (v: number | string | undefined, cpuMs: number) => (typeof v === 'number' ? [v.toFixed(1), `${(cpuMs / v).toFixed(2)}x`] : [String(v ?? '–'), '–']);
+  printTable(
+    ['op', 'shape', 'cpu ms', ...present.flatMap((m) => [`${m} ms`, 'speed-up'])],
+    rows.map((r) => [r.name, r.shape, r.cpuMs.toFixed(1), ...present.flatMap((m) => cell(r.gpu[m], r.cpuMs))]),
+  );
+  if (!present.includes('headlessgl')) console.log('  (headless GL needs an X display: xvfb-run -a npm run bench)');
+}
+
 async function main(): Promise<void> {
   console.log(`sparkts bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}`);
   // 'kernels' (with PyTorch), 'tfjs' (the kernel table with TF.js), 'pointwise', 'resnet', 'spark' (with the
-  // encoder sweep) or 'encoder' (the sweep alone) to run one part; a comma-separated list for several
+  // encoder sweep), 'encoder' (the sweep alone) or 'gpu' to run one part; a comma-separated list for several
   const only = process.env.SPARKTS_BENCH;
   const wants = (part: string) => !only || only.split(',').includes(part);
   if (wants('kernels') || wants('tfjs')) kernelTable(await benchKernels(), await benchWasm(), { torch: wants('kernels'), tfjs: wants('tfjs') });
@@ -164,6 +178,7 @@ async function main(): Promise<void> {
   if (wants('spark')) sparkTable(benchSpark());
   if (wants('resnet')) resnetTable();
   if (wants('spark') || wants('encoder')) encoderTable(benchSparseEncoder());
+  if (wants('gpu')) await gpuTable();
 }
 
 await main();
