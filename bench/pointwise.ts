@@ -3,7 +3,7 @@
  * (kernels/wasm/elementwise.ts, norm.ts), float32, in one run: elementwise ops on a 16×64×48×48 tensor (the same
  * shape, a per-channel (1, 64, 1, 1) operand, a (16, 1, 48, 48) mask, ReLU and its derivative map) and the
  * batch-norm channel passes at 16×128×24×24. The wasm side is timed split over the default runtime's threads and
- * on one thread (its memory is shared either way). Best of several runs after a warm-up (bench/timing.ts).
+ * on the calling thread only (the default, see kernels/wasm/elementwise.ts); its memory is shared either way. Best of several runs after a warm-up (bench/timing.ts).
  * Left out: printing (bench/run.ts does it).
  */
 import { binary, unary } from '../kernels/cpu/elementwise.ts';
@@ -57,26 +57,29 @@ export function benchPointwise(): PointwiseRow[] {
     rows.push(time(op, label, () => unary(op, a, out), (o) => unaryWasm(op, a, out, o)));
   }
 
-  const s = { outer: 16, C: 128, inner: 24 * 24 };
-  const m = s.outer * s.C * s.inner;
-  const x = randomFloat32(m), g = randomFloat32(m), y = new Float32Array(m), dx = new Float32Array(m);
-  const gamma = randomFloat32(s.C), beta = randomFloat32(s.C);
-  const mean = new Float64Array(s.C), varB = new Float64Array(s.C), invStd = new Float64Array(s.C).fill(1.5);
-  const dGamma = new Float32Array(s.C), dBeta = new Float32Array(s.C);
-  const bn = '16x128x24x24';
-  rows.push(time('bn statistics', bn, () => channelStats(x, s, mean, varB), (o) => channelStatsWasm(x, s, mean, varB, o)));
-  rows.push(time('bn normalize', bn, () => channelNormalize(x, s, mean, invStd, gamma, beta, y),
-    (o) => channelNormalizeWasm(x, s, mean, invStd, gamma, beta, y, o)));
-  rows.push(time('bn backward', bn, () => channelNormalizeBackward(g, x, s, mean, invStd, gamma, true, dx, dGamma, dBeta),
-    (o) => channelNormalizeBackwardWasm(g, x, s, mean, invStd, gamma, true, dx, dGamma, dBeta, o)));
-  rows.push(time('bn forward + backward', bn, () => {
-    channelStats(x, s, mean, varB);
-    channelNormalize(x, s, mean, invStd, gamma, beta, y);
-    channelNormalizeBackward(g, x, s, mean, invStd, gamma, true, dx, dGamma, dBeta);
-  }, (o) => {
-    channelStatsWasm(x, s, mean, varB, o);
-    channelNormalizeWasm(x, s, mean, invStd, gamma, beta, y, o);
-    channelNormalizeBackwardWasm(g, x, s, mean, invStd, gamma, true, dx, dGamma, dBeta, o);
-  }));
+  // dense (N, C, H, W), and the sparse batch norm's (sites, C) rows: 8 images × 1024 visible sites at 64 channels
+  for (const [bn, s, passes] of [['16x128x24x24', { outer: 16, C: 128, inner: 24 * 24 }, true], ['8192x64 (sites, C)', { outer: 8192, C: 64, inner: 1 }, false]] as const) {
+    const m = s.outer * s.C * s.inner;
+    const x = randomFloat32(m), g = randomFloat32(m), y = new Float32Array(m), dx = new Float32Array(m);
+    const gamma = randomFloat32(s.C), beta = randomFloat32(s.C);
+    const mean = new Float64Array(s.C), varB = new Float64Array(s.C), invStd = new Float64Array(s.C).fill(1.5);
+    const dGamma = new Float32Array(s.C), dBeta = new Float32Array(s.C);
+    if (passes) {
+      rows.push(time('bn statistics', bn, () => channelStats(x, s, mean, varB), (o) => channelStatsWasm(x, s, mean, varB, o)));
+      rows.push(time('bn normalize', bn, () => channelNormalize(x, s, mean, invStd, gamma, beta, y),
+        (o) => channelNormalizeWasm(x, s, mean, invStd, gamma, beta, y, o)));
+      rows.push(time('bn backward', bn, () => channelNormalizeBackward(g, x, s, mean, invStd, gamma, true, dx, dGamma, dBeta),
+        (o) => channelNormalizeBackwardWasm(g, x, s, mean, invStd, gamma, true, dx, dGamma, dBeta, o)));
+    }
+    rows.push(time('bn forward + backward', bn, () => {
+      channelStats(x, s, mean, varB);
+      channelNormalize(x, s, mean, invStd, gamma, beta, y);
+      channelNormalizeBackward(g, x, s, mean, invStd, gamma, true, dx, dGamma, dBeta);
+    }, (o) => {
+      channelStatsWasm(x, s, mean, varB, o);
+      channelNormalizeWasm(x, s, mean, invStd, gamma, beta, y, o);
+      channelNormalizeBackwardWasm(g, x, s, mean, invStd, gamma, true, dx, dGamma, dBeta, o);
+    }));
+  }
   return rows;
 }

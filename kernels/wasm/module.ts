@@ -96,6 +96,11 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   bnNorm(x: number, y: number, C: number, L: number, r0: number, r1: number, coef: number): void;
   bnBwdSums(g: number, x: number, O: number, C: number, L: number, c0: number, c1: number, ms: number, sums: number): void;
   bnBwdDx(g: number, x: number, dx: number, C: number, L: number, r0: number, r1: number, batch: number, coef: number): void;
+  /** Their twins for L = 1, x as (O, C) (see emitBatchNormRows). */
+  bnStatsRows(x: number, O: number, C: number, c0: number, c1: number, stats: number): void;
+  bnNormRows(x: number, y: number, C: number, r0: number, r1: number, coef: number): void;
+  bnBwdSumsRows(g: number, x: number, O: number, C: number, c0: number, c1: number, ms: number, sums: number): void;
+  bnBwdDxRows(g: number, x: number, dx: number, C: number, r0: number, r1: number, batch: number, coef: number): void;
 }
 
 /** Pushes min(a, b) of two i32 locals. */
@@ -1033,13 +1038,19 @@ function sumLanes(f: FunctionBuilder, accs: readonly number[]): void {
  * Batch-norm kernels over x viewed as (O, C, L): row (o, c) of L floats at (o·C + c)·L. They follow norm.ts's
  * reference formulas in float64 (f32x4 loads widened exactly to f64x2 pairs), so the statistics keep the
  * reference's float64 accuracy and the per-element results are the reference's bit for bit, given the same
- * per-channel coefficients; only the order of the float64 sums differs.
+ * per-channel coefficients. Per-channel values are planar float64 arrays: component j of channel c at
+ * (j·C + c)·8 bytes from the pointer.
  *   bnStats(x, O, C, L, c0, c1, stats):  for c ∈ [c0, c1): μ = Σx / M, then σ² = Σ(x − μ)² / M (two passes),
- *     stats[2c] = μ, stats[2c + 1] = σ² (f64), M = O·L.
- *   bnNorm(x, y, C, L, r0, r1, coef):  rows r ∈ [r0, r1), c = r mod C: y = x·coef[2c] + coef[2c + 1] (scale, shift).
- *   bnBwdSums(g, x, O, C, L, c0, c1, ms, sums):  with ms[2c …] = (μ, s): sums[2c] = Σg, sums[2c + 1] = Σ(g·(x − μ))·s.
- *   bnBwdDx(g, x, dx, C, L, r0, r1, batch, coef):  with coef[5c …] = (k, a, b, μ, s):
+ *     M = O·L; stats = (μ, σ²).
+ *   bnNorm(x, y, C, L, r0, r1, coef):  rows r ∈ [r0, r1), c = r mod C: y = x·scale + shift; coef = (scale, shift).
+ *   bnBwdSums(g, x, O, C, L, c0, c1, ms, sums):  with ms = (μ, s): sums = (Σg, Σ(g·(x − μ))·s).
+ *   bnBwdDx(g, x, dx, C, L, r0, r1, batch, coef):  with coef = (k, a, b, μ, s):
  *     batch: dx = k·((g − a) − ((x − μ)·s)·b),  otherwise dx = k·g.
+ * The sums of these go lane-wise, so their order differs from the reference's. With L = 1 (x is (O, C), the
+ * layout of the sparse batch norm over gathered sites) a row is one float; the `…Rows` twins instead run along
+ * the C channels of a row of x with f32x4 / f64x2 vectors of per-channel values, over rows o ∈ [r0, r1) (or
+ * channels [c0, c1) for the sums), and add each channel's terms in the reference's order (o = 0, 1, …), so their
+ * statistics and sums are the reference's bit for bit as well.
  */
 function emitBatchNorm(m: ModuleBuilder): void {
   const ends = ['e8', 'e4', 'e'] as const;
@@ -1051,9 +1062,20 @@ function emitBatchNorm(m: ModuleBuilder): void {
     f.get('r').get('r').get('C').i32DivU().get('C').i32Mul().i32Sub().set('c');
     for (const [base, out] of bases) f.get(base).get('r').get('L').i32Mul().i32Const(2).i32Shl().i32Add().set(out);
   };
+  /** Pushes component j of channel c of the planar array at `base`: f64 at base + (j·C + c)·8 (needs local C8 = C·8). */
+  const planar = (f: FunctionBuilder, base: string, j: number) => {
+    f.get(base).get('c').i32Const(3).i32Shl().i32Add();
+    for (let i = 0; i < j; i++) f.get('C8').i32Add();
+    return f.f64Load();
+  };
+  const declareC8 = (f: FunctionBuilder) => {
+    f.local('i32', 'C8');
+    f.get('C').i32Const(3).i32Shl().set('C8');
+  };
 
   m.func('bnStats', [['x', 'i32'], ['O', 'i32'], ['C', 'i32'], ['L', 'i32'], ['c0', 'i32'], ['c1', 'i32'], ['stats', 'i32']], [], (f) => {
     for (const n of ['c', 'o', 'p', ...ends]) f.local('i32', n);
+    declareC8(f);
     // two vectors per iteration, each as two f64x2 halves: four independent accumulators
     const acc = [0, 1, 2, 3].map(() => f.local('v128'));
     const v = f.local('v128'), mu2 = f.local('v128'), d = f.local('v128');
@@ -1095,25 +1117,25 @@ function emitBatchNorm(m: ModuleBuilder): void {
       pass(false);
       f.set('mu');
       f.get('mu').f64x2Splat().set(mu2);
-      f.get('stats').get('c').i32Const(4).i32Shl().i32Add().set('p');
-      f.get('p').get('mu').f64Store(0);
-      f.get('p');
+      f.get('stats').get('c').i32Const(3).i32Shl().i32Add().set('p');
+      f.get('p').get('mu').f64Store();
+      f.get('p').get('C8').i32Add();
       pass(true);
-      f.f64Store(8);
+      f.f64Store();
     });
   });
 
   m.func('bnNorm', [['x', 'i32'], ['y', 'i32'], ['C', 'i32'], ['L', 'i32'], ['r0', 'i32'], ['r1', 'i32'], ['coef', 'i32']], [], (f) => {
-    for (const n of ['r', 'c', 'px', 'py', 'cp', ...ends]) f.local('i32', n);
+    for (const n of ['r', 'c', 'px', 'py', ...ends]) f.local('i32', n);
+    declareC8(f);
     const v = f.local('v128'), sc = f.local('v128'), sh = f.local('v128'), lo = f.local('v128'), hi = f.local('v128');
     forLoop(f, 'r', 'r1', 1, () => f.get('r0'), () => {
       rowOf(f, [['x', 'px'], ['y', 'py']]);
-      f.get('coef').get('c').i32Const(4).i32Shl().i32Add().set('cp');
-      f.get('cp').f64Load(0).f64x2Splat().set(sc);
-      f.get('cp').f64Load(8).f64x2Splat().set(sh);
+      planar(f, 'coef', 0).f64x2Splat().set(sc);
+      planar(f, 'coef', 1).f64x2Splat().set(sh);
       stream(f, ['px', 'py'], 'L', ends, 2, (vector, off) => {
         if (!vector) {
-          f.get('py').get('px').f32Load().f64PromoteF32().get('cp').f64Load(0).f64Mul().get('cp').f64Load(8).f64Add()
+          f.get('py').get('px').f32Load().f64PromoteF32().get(sc).f64x2ExtractLane(0).f64Mul().get(sh).f64x2ExtractLane(0).f64Add()
             .f32DemoteF64().f32Store();
           return;
         }
@@ -1130,31 +1152,31 @@ function emitBatchNorm(m: ModuleBuilder): void {
     ['ms', 'i32'], ['sums', 'i32']] as const;
   m.func('bnBwdSums', sumsParams, [], (f) => {
     for (const n of ['c', 'o', 'pg', 'px', ...ends]) f.local('i32', n);
-    // one vector per iteration: Σg and Σg·(x − μ)·s for its lo and hi halves
-    const accG = [0, 1].map(() => f.local('v128')), accX = [0, 1].map(() => f.local('v128'));
+    declareC8(f);
+    // two vectors per iteration, each as lo and hi halves: Σg and Σg·(x − μ)·s in four accumulators each
+    const accG = [0, 1, 2, 3].map(() => f.local('v128')), accX = [0, 1, 2, 3].map(() => f.local('v128'));
     const gv = f.local('v128'), xv = f.local('v128'), gh = f.local('v128'), mu2 = f.local('v128'), s2 = f.local('v128');
     for (const n of ['sg', 'sx', 'mu', 's', 'gs']) f.local('f64', n);
     forLoop(f, 'c', 'c1', 1, () => f.get('c0'), () => {
-      f.get('ms').get('c').i32Const(4).i32Shl().i32Add().set('pg');
-      f.get('pg').f64Load(0).tee('mu').f64x2Splat().set(mu2);
-      f.get('pg').f64Load(8).tee('s').f64x2Splat().set(s2);
+      planar(f, 'ms', 0).tee('mu').f64x2Splat().set(mu2);
+      planar(f, 'ms', 1).tee('s').f64x2Splat().set(s2);
       for (const a of [...accG, ...accX]) f.f64Const(0).f64x2Splat().set(a);
       f.f64Const(0).set('sg');
       f.f64Const(0).set('sx');
       forLoop(f, 'o', 'O', 1, () => f.i32Const(0), () => {
         rowAddr(f, 'g', 'pg');
         rowAddr(f, 'x', 'px');
-        stream(f, ['pg', 'px'], 'L', ends, 1, (vector) => {
+        stream(f, ['pg', 'px'], 'L', ends, 2, (vector, off) => {
           if (!vector) {
             f.get('pg').f32Load().f64PromoteF32().set('gs');
             f.get('sg').get('gs').f64Add().set('sg');
             f.get('sx').get('gs').get('px').f32Load().f64PromoteF32().get('mu').f64Sub().f64Mul().get('s').f64Mul().f64Add().set('sx');
             return;
           }
-          f.get('pg').v128Load().set(gv);
-          f.get('px').v128Load().set(xv);
+          f.get('pg').v128Load(off).set(gv);
+          f.get('px').v128Load(off).set(xv);
           for (const hi of [false, true]) {
-            const k = hi ? 1 : 0;
+            const k = 2 * (off / 16) + (hi ? 1 : 0);
             promote(f, gv, hi).set(gh);
             f.get(accG[k]).get(gh).f64x2Add().set(accG[k]);
             f.get(accX[k]).get(gh);
@@ -1162,54 +1184,243 @@ function emitBatchNorm(m: ModuleBuilder): void {
           }
         });
       });
-      f.get('sums').get('c').i32Const(4).i32Shl().i32Add().set('pg');
+      f.get('sums').get('c').i32Const(3).i32Shl().i32Add().set('pg');
       f.get('pg');
       sumLanes(f, accG);
-      f.get('sg').f64Add().f64Store(0);
-      f.get('pg');
+      f.get('sg').f64Add().f64Store();
+      f.get('pg').get('C8').i32Add();
       sumLanes(f, accX);
-      f.get('sx').f64Add().f64Store(8);
+      f.get('sx').f64Add().f64Store();
     });
   });
 
   const dxParams = [['g', 'i32'], ['x', 'i32'], ['dx', 'i32'], ['C', 'i32'], ['L', 'i32'], ['r0', 'i32'], ['r1', 'i32'],
     ['batch', 'i32'], ['coef', 'i32']] as const;
   m.func('bnBwdDx', dxParams, [], (f) => {
-    for (const n of ['r', 'c', 'pg', 'px', 'pd', 'cp', ...ends]) f.local('i32', n);
-    const [k, a, b, mu, s] = [0, 1, 2, 3, 4].map(() => f.local('v128'));
+    for (const n of ['r', 'c', 'pg', 'px', 'pd', ...ends]) f.local('i32', n);
+    declareC8(f);
+    const co = [0, 1, 2, 3, 4].map(() => f.local('v128')); // k, a, b, μ, s
     const gv = f.local('v128'), xv = f.local('v128'), lo = f.local('v128'), hi = f.local('v128');
-    /** dx for the f64x2 half `hi` of the loaded vectors: k·((g − a) − ((x − μ)·s)·b), or k·g. */
-    const half = (isHi: boolean, batch: boolean) => {
-      f.get(k);
-      promote(f, gv, isHi);
-      if (batch) {
-        f.get(a).f64x2Sub();
-        promote(f, xv, isHi).get(mu).f64x2Sub().get(s).f64x2Mul().get(b).f64x2Mul().f64x2Sub();
-      }
-      f.f64x2Mul().set(isHi ? hi : lo);
-    };
     const rows = (batch: boolean) => forLoop(f, 'r', 'r1', 1, () => f.get('r0'), () => {
       rowOf(f, [['g', 'pg'], ['x', 'px'], ['dx', 'pd']]);
-      f.get('coef').get('c').i32Const(40).i32Mul().i32Add().set('cp');
-      [k, a, b, mu, s].forEach((l, i) => f.get('cp').f64Load(8 * i).f64x2Splat().set(l));
+      co.forEach((l, j) => planar(f, 'coef', j).f64x2Splat().set(l));
       stream(f, ['pg', 'px', 'pd'], 'L', ends, 1, (vector) => {
         if (!vector) {
-          f.get('pd').get('cp').f64Load(0).get('pg').f32Load().f64PromoteF32();
-          if (batch) {
-            f.get('cp').f64Load(8).f64Sub();
-            f.get('px').f32Load().f64PromoteF32().get('cp').f64Load(24).f64Sub().get('cp').f64Load(32).f64Mul()
-              .get('cp').f64Load(16).f64Mul().f64Sub();
-          }
-          f.f64Mul().f32DemoteF64().f32Store();
+          f.get('pd');
+          dxTerm(f, co, batch, () => f.get('pg').f32Load().f64PromoteF32(), () => f.get('px').f32Load().f64PromoteF32(), false);
+          f.f32DemoteF64().f32Store();
           return;
         }
         f.get('pg').v128Load().set(gv);
         if (batch) f.get('px').v128Load().set(xv);
-        half(false, batch);
-        half(true, batch);
+        for (const isHi of [false, true]) {
+          dxTerm(f, co, batch, () => promote(f, gv, isHi), () => promote(f, xv, isHi), true);
+          f.set(isHi ? hi : lo);
+        }
         f.get('pd');
         demotePair(f, lo, hi).v128Store();
       });
+    });
+    f.get('batch').if(() => rows(true), () => rows(false));
+  });
+
+  emitBatchNormRows(m);
+}
+
+/**
+ * Pushes dx = k·((g − a) − ((x − μ)·s)·b) (batch) or k·g, as f64x2 (vector) or f64, from the coefficient locals
+ * co = (k, a, b, μ, s) (f64x2; lane 0 for a scalar) and the pushers of g and x: the reference's expression, in
+ * its order.
+ */
+function dxTerm(f: FunctionBuilder, co: readonly number[], batch: boolean, g: () => void, x: () => void, vector: boolean): void {
+  const coef = (j: number) => (vector ? f.get(co[j]) : f.get(co[j]).f64x2ExtractLane(0));
+  const sub = () => (vector ? f.f64x2Sub() : f.f64Sub());
+  const mul = () => (vector ? f.f64x2Mul() : f.f64Mul());
+  coef(0);
+  g();
+  if (batch) {
+    coef(1); sub();
+    x(); coef(3); sub(); coef(4); mul(); coef(2); mul(); sub();
+  }
+  mul();
+}
+
+/**
+ * The L = 1 twins (see emitBatchNorm): x is (O, C) and each kernel walks a row's C channels, f32x4 of data against
+ * f64x2 pairs of the planar per-channel arrays, which the row loop advances along with the data.
+ *   bnStatsRows(x, O, C, c0, c1, stats)       channels [c0, c1): stats = (μ, σ²), summed over o in order
+ *   bnNormRows(x, y, C, r0, r1, coef)          rows [r0, r1): y = x·scale + shift
+ *   bnBwdSumsRows(g, x, O, C, c0, c1, ms, sums) channels [c0, c1): sums = (Σg, Σ(g·(x − μ))·s)
+ *   bnBwdDxRows(g, x, dx, C, r0, r1, batch, coef)
+ */
+function emitBatchNormRows(m: ModuleBuilder): void {
+  const ends = ['e8', 'e4', 'e'] as const;
+  /**
+   * For each row o in [from, to): body over channels [c0, c1) of the row, vectors of 4 channels then single ones,
+   * with `data` pointers at x[o, c] and `per` pointers at the planar arrays' channel c (component 0).
+   */
+  const rowsLoop = (
+    f: FunctionBuilder, from: string, to: string, c0: string, c1: string, data: readonly [string, string][],
+    per: readonly [string, string][], body: (vector: boolean) => void,
+  ) => {
+    forLoop(f, 'o', to, 1, () => f.get(from), () => {
+      for (const [base, p] of data) f.get(base).get('o').get('C').i32Mul().get(c0).i32Add().i32Const(2).i32Shl().i32Add().set(p);
+      for (const [base, p] of per) f.get(base).get(c0).i32Const(3).i32Shl().i32Add().set(p);
+      f.get(c1).get(c0).i32Sub().set('n');
+      stream(f, data.map(([, p]) => p), 'n', ends, 1, (vector) => {
+        body(vector);
+        for (const [, p] of per) bump(f, p, vector ? 32 : 8);
+      });
+    });
+  };
+  const declare = (f: FunctionBuilder, names: readonly string[]) => {
+    for (const n of ['o', 'n', 'C8', ...ends, ...names]) f.local('i32', n);
+    f.get('C').i32Const(3).i32Shl().set('C8');
+  };
+  /** f64x2 of component j at planar pointer p (lo: channels c, c + 1; hi: c + 2, c + 3). */
+  const pair = (f: FunctionBuilder, p: string, j: number, hi: boolean) => {
+    f.get(p);
+    for (let i = 0; i < j; i++) f.get('C8').i32Add();
+    return f.v128Load(hi ? 16 : 0);
+  };
+  const one = (f: FunctionBuilder, p: string, j: number) => {
+    f.get(p);
+    for (let i = 0; i < j; i++) f.get('C8').i32Add();
+    return f.f64Load();
+  };
+  /** arr[c] (component j) (op)= value, for the pair or the single channel at p; the value is pushed by `value`. */
+  const accumulate = (f: FunctionBuilder, p: string, j: number, vector: boolean, hi: boolean, value: () => void) => {
+    f.get(p);
+    for (let i = 0; i < j; i++) f.get('C8').i32Add();
+    f.tee('n2');
+    if (vector) {
+      f.get('n2').v128Load(hi ? 16 : 0);
+      value();
+      f.f64x2Add().v128Store(hi ? 16 : 0);
+    } else {
+      f.get('n2').f64Load();
+      value();
+      f.f64Add().f64Store();
+    }
+  };
+  /** arr[c] (component j) = value for c in [c0, c1) (scalar loop, once per call). */
+  const fill = (f: FunctionBuilder, arr: string, j: number, value: (c: string) => void) => {
+    forLoop(f, 'c', 'c1', 1, () => f.get('c0'), () => {
+      f.get(arr).get('c').i32Const(3).i32Shl().i32Add();
+      for (let i = 0; i < j; i++) f.get('C8').i32Add();
+      value('c');
+      f.f64Store();
+    });
+  };
+
+  m.func('bnStatsRows', [['x', 'i32'], ['O', 'i32'], ['C', 'i32'], ['c0', 'i32'], ['c1', 'i32'], ['stats', 'i32']], [], (f) => {
+    declare(f, ['c', 'n2', 'p', 'q', 'zero']);
+    const v = f.local('v128'), d = f.local('v128');
+    f.local('f64', 'M');
+    f.local('f64', 'ds');
+    f.get('O').f64ConvertI32U().set('M');
+    const at = (j: number) => (c: string) => f.get('stats').get(c).i32Const(3).i32Shl().i32Add().get(j === 1 ? 'C8' : 'zero').i32Add().f64Load();
+    // Σ_o x[o, c] into stats.μ, then ÷ M
+    fill(f, 'stats', 0, () => f.f64Const(0));
+    rowsLoop(f, 'zero', 'O', 'c0', 'c1', [['x', 'p']], [['stats', 'q']], (vector) => {
+      if (!vector) return accumulate(f, 'q', 0, false, false, () => f.get('p').f32Load().f64PromoteF32());
+      f.get('p').v128Load().set(v);
+      for (const hi of [false, true]) accumulate(f, 'q', 0, true, hi, () => promote(f, v, hi));
+    });
+    fill(f, 'stats', 0, (c) => { at(0)(c); f.get('M').f64Div(); });
+    // Σ_o (x[o, c] − μ_c)² into stats.σ², then ÷ M
+    fill(f, 'stats', 1, () => f.f64Const(0));
+    rowsLoop(f, 'zero', 'O', 'c0', 'c1', [['x', 'p']], [['stats', 'q']], (vector) => {
+      if (!vector) {
+        f.get('p').f32Load().f64PromoteF32().get('q').f64Load().f64Sub().set('ds');
+        return accumulate(f, 'q', 1, false, false, () => f.get('ds').get('ds').f64Mul());
+      }
+      f.get('p').v128Load().set(v);
+      for (const hi of [false, true]) {
+        promote(f, v, hi);
+        pair(f, 'q', 0, hi).f64x2Sub().set(d);
+        accumulate(f, 'q', 1, true, hi, () => f.get(d).get(d).f64x2Mul());
+      }
+    });
+    fill(f, 'stats', 1, (c) => { at(1)(c); f.get('M').f64Div(); });
+  });
+
+  m.func('bnNormRows', [['x', 'i32'], ['y', 'i32'], ['C', 'i32'], ['r0', 'i32'], ['r1', 'i32'], ['coef', 'i32']], [], (f) => {
+    declare(f, ['px', 'py', 'q', 'zero']);
+    const v = f.local('v128'), lo = f.local('v128'), hi = f.local('v128');
+    rowsLoop(f, 'r0', 'r1', 'zero', 'C', [['x', 'px'], ['y', 'py']], [['coef', 'q']], (vector) => {
+      if (!vector) {
+        f.get('py').get('px').f32Load().f64PromoteF32();
+        one(f, 'q', 0).f64Mul();
+        one(f, 'q', 1).f64Add().f32DemoteF64().f32Store();
+        return;
+      }
+      f.get('px').v128Load().set(v);
+      for (const h of [false, true]) {
+        promote(f, v, h);
+        pair(f, 'q', 0, h).f64x2Mul();
+        pair(f, 'q', 1, h).f64x2Add().set(h ? hi : lo);
+      }
+      f.get('py');
+      demotePair(f, lo, hi).v128Store();
+    });
+  });
+
+  m.func('bnBwdSumsRows', [['g', 'i32'], ['x', 'i32'], ['O', 'i32'], ['C', 'i32'], ['c0', 'i32'], ['c1', 'i32'], ['ms', 'i32'], ['sums', 'i32']], [], (f) => {
+    declare(f, ['c', 'n2', 'pg', 'px', 'qm', 'qs', 'zero']);
+    const gv = f.local('v128'), xv = f.local('v128'), gh = f.local('v128');
+    f.local('f64', 'gs');
+    fill(f, 'sums', 0, () => f.f64Const(0));
+    fill(f, 'sums', 1, () => f.f64Const(0));
+    rowsLoop(f, 'zero', 'O', 'c0', 'c1', [['g', 'pg'], ['x', 'px']], [['ms', 'qm'], ['sums', 'qs']], (vector) => {
+      if (!vector) {
+        f.get('pg').f32Load().f64PromoteF32().set('gs');
+        accumulate(f, 'qs', 0, false, false, () => f.get('gs'));
+        // (g·(x − μ))·s
+        return accumulate(f, 'qs', 1, false, false, () => {
+          f.get('gs').get('px').f32Load().f64PromoteF32();
+          one(f, 'qm', 0).f64Sub().f64Mul();
+          one(f, 'qm', 1).f64Mul();
+        });
+      }
+      f.get('pg').v128Load().set(gv);
+      f.get('px').v128Load().set(xv);
+      for (const hi of [false, true]) {
+        promote(f, gv, hi).set(gh);
+        accumulate(f, 'qs', 0, true, hi, () => f.get(gh));
+        accumulate(f, 'qs', 1, true, hi, () => {
+          f.get(gh);
+          promote(f, xv, hi);
+          pair(f, 'qm', 0, hi).f64x2Sub().f64x2Mul();
+          pair(f, 'qm', 1, hi).f64x2Mul();
+        });
+      }
+    });
+  });
+
+  const dxParams = [['g', 'i32'], ['x', 'i32'], ['dx', 'i32'], ['C', 'i32'], ['r0', 'i32'], ['r1', 'i32'], ['batch', 'i32'], ['coef', 'i32']] as const;
+  m.func('bnBwdDxRows', dxParams, [], (f) => {
+    declare(f, ['pg', 'px', 'pd', 'q', 'zero']);
+    const co = [0, 1, 2, 3, 4].map(() => f.local('v128'));
+    const gv = f.local('v128'), xv = f.local('v128'), lo = f.local('v128'), hi = f.local('v128');
+    const rows = (batch: boolean) => rowsLoop(f, 'r0', 'r1', 'zero', 'C', [['g', 'pg'], ['x', 'px'], ['dx', 'pd']], [['coef', 'q']], (vector) => {
+      if (!vector) {
+        // the per-channel values of this channel, lane 0 of the coefficient locals
+        co.forEach((l, j) => one(f, 'q', j).f64x2Splat().set(l));
+        f.get('pd');
+        dxTerm(f, co, batch, () => f.get('pg').f32Load().f64PromoteF32(), () => f.get('px').f32Load().f64PromoteF32(), false);
+        f.f32DemoteF64().f32Store();
+        return;
+      }
+      f.get('pg').v128Load().set(gv);
+      if (batch) f.get('px').v128Load().set(xv);
+      for (const h of [false, true]) {
+        co.forEach((l, j) => pair(f, 'q', j, h).set(l));
+        dxTerm(f, co, batch, () => promote(f, gv, h), () => promote(f, xv, h), true);
+        f.set(h ? hi : lo);
+      }
+      f.get('pd');
+      demotePair(f, lo, hi).v128Store();
     });
     f.get('batch').if(() => rows(true), () => rows(false));
   });

@@ -11,7 +11,8 @@
  * The kernels (module.ts, `bn*`) widen each f32x4 load to two f64x2 and do the reference's arithmetic in float64,
  * so the statistics are as accurate as the reference's float64 sums (only the summation order differs), and y and
  * dx are the reference's values bit for bit given the same per-channel coefficients, which are computed here with
- * the reference's own expressions. Statistics and backward sums split channels over the worker threads, the
+ * the reference's own expressions. Given `minParallel` (elementwise.ts; by default they stay on the calling
+ * thread, which measured faster), statistics and backward sums split channels over the worker threads, the
  * normalisation and dx passes split rows.
  * Float64 inputs (gradient checks) and calls below `minElements` go to the reference; so do float32 inputs with a
  * float64 output.
@@ -29,12 +30,15 @@ function f64At(rt: WasmRuntime, ptr: number, count: number): Float64Array {
   return new Float64Array(rt.memory.buffer, ptr, count);
 }
 
-/** Shares of channels (for the per-channel sums) or of rows (for the streaming passes). */
+/**
+ * Shares of channels (for the per-channel sums) or of rows (for the streaming passes); with inner = 1 the rows are
+ * the outer index, each holding all C channels, and channel shares start at multiples of 4 (whole vectors).
+ */
 function channelShares(rt: WasmRuntime, s: ChannelShape, opts: PointwiseOptions): [number, number][] {
-  return splitRange(s.C, pointwiseThreads(rt, s.outer * s.C * s.inner, opts));
+  return splitRange(s.C, pointwiseThreads(rt, s.outer * s.C * s.inner, opts), s.inner === 1 ? 4 : 1);
 }
 function rowShares(rt: WasmRuntime, s: ChannelShape, opts: PointwiseOptions): [number, number][] {
-  return splitRange(s.outer * s.C, pointwiseThreads(rt, s.outer * s.C * s.inner, opts));
+  return splitRange(s.inner === 1 ? s.outer : s.outer * s.C, pointwiseThreads(rt, s.outer * s.C * s.inner, opts));
 }
 
 /** Per-channel mean and biased variance; same contract as the reference `channelStats`. */
@@ -46,12 +50,12 @@ export function channelStatsWasm(x: FloatArray, s: ChannelShape, mean: Float64Ar
   const mark = rt.mark();
   const xp = rt.alloc(n), stats = rt.alloc(4 * C);
   rt.write(xp, x as Float32Array, 0, n);
-  rt.runShares('bnStats', channelShares(rt, s, opts).map(([c0, c1]) => [xp, outer, C, inner, c0, c1, stats]));
+  const shares = channelShares(rt, s, opts);
+  if (inner === 1) rt.runShares('bnStatsRows', shares.map(([c0, c1]) => [xp, outer, C, c0, c1, stats]));
+  else rt.runShares('bnStats', shares.map(([c0, c1]) => [xp, outer, C, inner, c0, c1, stats]));
   const st = f64At(rt, stats, 2 * C);
-  for (let c = 0; c < C; c++) {
-    mean[c] = st[2 * c];
-    varBiased[c] = st[2 * c + 1];
-  }
+  mean.set(st.subarray(0, C));
+  varBiased.set(st.subarray(C, 2 * C));
   rt.reset(mark);
 }
 
@@ -71,10 +75,12 @@ export function channelNormalizeWasm(
   for (let c = 0; c < C; c++) {
     // the reference's own expressions, in float64
     const scale = invStd[c] * (gamma ? gamma[c] : 1);
-    cf[2 * c] = scale;
-    cf[2 * c + 1] = (beta ? beta[c] : 0) - mean[c] * scale;
+    cf[c] = scale;
+    cf[C + c] = (beta ? beta[c] : 0) - mean[c] * scale;
   }
-  rt.runShares('bnNorm', rowShares(rt, s, opts).map(([r0, r1]) => [xp, yp, C, inner, r0, r1, coef]));
+  const shares = rowShares(rt, s, opts);
+  if (inner === 1) rt.runShares('bnNormRows', shares.map(([r0, r1]) => [xp, yp, C, r0, r1, coef]));
+  else rt.runShares('bnNorm', shares.map(([r0, r1]) => [xp, yp, C, inner, r0, r1, coef]));
   rt.read(yp, n, y as Float32Array);
   rt.reset(mark);
 }
@@ -94,26 +100,28 @@ export function channelNormalizeBackwardWasm(
   rt.write(gp, g as Float32Array, 0, n);
   rt.write(xp, x as Float32Array, 0, n);
   const msv = f64At(rt, ms, 2 * C);
-  for (let c = 0; c < C; c++) {
-    msv[2 * c] = mean[c];
-    msv[2 * c + 1] = invStd[c];
-  }
-  rt.runShares('bnBwdSums', channelShares(rt, s, opts).map(([c0, c1]) => [gp, xp, outer, C, inner, c0, c1, ms, sums]));
+  msv.set(mean.subarray(0, C));
+  msv.set(invStd.subarray(0, C), C);
+  const cShares = channelShares(rt, s, opts);
+  if (inner === 1) rt.runShares('bnBwdSumsRows', cShares.map(([c0, c1]) => [gp, xp, outer, C, c0, c1, ms, sums]));
+  else rt.runShares('bnBwdSums', cShares.map(([c0, c1]) => [gp, xp, outer, C, inner, c0, c1, ms, sums]));
   const sm = f64At(rt, sums, 2 * C), cf = f64At(rt, coef, 5 * C);
   for (let c = 0; c < C; c++) {
     const is = invStd[c];
-    const sumG = sm[2 * c], sumGX = sm[2 * c + 1];
+    const sumG = sm[c], sumGX = sm[C + c];
     if (dBeta) dBeta[c] = sumG;
     if (dGamma) dGamma[c] = sumGX;
     // (k, a, b, μ, s) as the reference forms them
-    cf[5 * c] = (gamma ? gamma[c] : 1) * is;
-    cf[5 * c + 1] = sumG / M;
-    cf[5 * c + 2] = sumGX / M;
-    cf[5 * c + 3] = mean[c];
-    cf[5 * c + 4] = is;
+    cf[c] = (gamma ? gamma[c] : 1) * is;
+    cf[C + c] = sumG / M;
+    cf[2 * C + c] = sumGX / M;
+    cf[3 * C + c] = mean[c];
+    cf[4 * C + c] = is;
   }
   if (dx) {
-    rt.runShares('bnBwdDx', rowShares(rt, s, opts).map(([r0, r1]) => [gp, xp, dxp, C, inner, r0, r1, batchStats ? 1 : 0, coef]));
+    const batch = batchStats ? 1 : 0, rShares = rowShares(rt, s, opts);
+    if (inner === 1) rt.runShares('bnBwdDxRows', rShares.map(([r0, r1]) => [gp, xp, dxp, C, r0, r1, batch, coef]));
+    else rt.runShares('bnBwdDx', rShares.map(([r0, r1]) => [gp, xp, dxp, C, inner, r0, r1, batch, coef]));
     rt.read(dxp, n, dx as Float32Array);
   }
   rt.reset(mark);

@@ -188,7 +188,8 @@ export class WasmRuntime {
 /** The exports a worker may run (all take i32 arguments only). */
 const POOL_EXPORTS = [
   'macro', 'packA', 'packB', 'im2col', 'col2im',
-  ...BINARY_OPS.map((op) => `binary_${op}` as const), ...UNARY_OPS.map((op) => `unary_${op}` as const), 'bnStats', 'bnNorm', 'bnBwdSums', 'bnBwdDx',
+  ...BINARY_OPS.map((op) => `binary_${op}` as const), ...UNARY_OPS.map((op) => `unary_${op}` as const),
+  'bnStats', 'bnNorm', 'bnBwdSums', 'bnBwdDx', 'bnStatsRows', 'bnNormRows', 'bnBwdSumsRows', 'bnBwdDxRows',
 ] as const;
 
 /**

@@ -11,6 +11,8 @@
  *   normalise    y is the reference's bit for bit (same coefficients, same float64 expression, one rounding)
  *   backward     dγ, dβ and dx are float32 roundings of float64 values that differ by ~1e-16 relative, so they
  *                may differ by one float32 rounding: |Δ| ≤ 2⁻²³·(sum of the magnitudes of the terms)
+ * With inner = 1 ((rows, C), the sparse batch norm's layout) the kernels add each channel's terms in the
+ * reference's order, so there everything must be the reference's bit for bit.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -31,7 +33,7 @@ const paths: [string, () => PointwiseOptions][] = [
 const caseArb = fc.record({
   outer: fc.integer({ min: 1, max: 4 }),
   C: fc.oneof(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 6, max: 19 })),
-  inner: fc.oneof(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 10, max: 130 })),
+  inner: fc.oneof(fc.constant(1), fc.integer({ min: 0, max: 9 }), fc.integer({ min: 10, max: 130 })),
   offset: fc.constantFrom(0, 0.5, -3, 100, -1000),
   scale: fc.constantFrom(1e-3, 1, 7, 1e3),
   affine: fc.boolean(),
@@ -65,6 +67,15 @@ function assertOneRounding(what: string, got: ArrayLike<number>, want: ArrayLike
 
 type Case = Omit<typeof caseArb extends fc.Arbitrary<infer T> ? T : never, 'offset' | 'scale'> & { offset: number; scale: number };
 
+/** Bit-for-bit equality (NaN equals NaN). */
+function assertSame(what: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
+  for (let i = 0; i < want.length; i++) {
+    if (!Object.is(got[i], want[i]) && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) {
+      assert.unreachable(`${what} [${i}]: wasm ${got[i]} reference ${want[i]}`);
+    }
+  }
+}
+
 function check(c: Case): void {
   const { outer, C, inner, offset, scale, affine, batchStats, want, seed } = c;
   const s: ChannelShape = { outer, C, inner };
@@ -92,6 +103,11 @@ function check(c: Case): void {
       assert.ok(dv <= 1e-12 * varB[k] + 1e-15 * xMax * xMax, `${what}: var[${k}] wasm ${v[k]} reference ${varB[k]}`);
     }
 
+    if (inner === 1) {
+      assertSame(`${what}: mean`, m, mean);
+      assertSame(`${what}: var`, v, varB);
+    }
+
     const y = new Float32Array(n), yWant = new Float32Array(n).fill(NaN);
     channelNormalize(x, s, mean, invStd, gamma, beta, yWant);
     y.fill(NaN);
@@ -114,6 +130,11 @@ function check(c: Case): void {
         }
       }
     }
+    if (inner === 1) {
+      if (db) assertSame(`${what}: dBeta`, db, dbW);
+      if (dg) assertSame(`${what}: dGamma`, dg, dgW);
+      if (dx) assertSame(`${what}: dx`, dx, dxW);
+    }
     if (db) assertOneRounding(`${what}: dBeta`, db, dbW, (k) => 2 * sumAbsG[k]);
     if (dg) assertOneRounding(`${what}: dGamma`, dg, dgW, (k) => 2 * sumAbsGX[k]);
     if (dx) {
@@ -130,6 +151,15 @@ test('wasm batch-norm passes == reference on random shapes and offsets', () => {
   if (!wasmOrSkip('wasm batch norm')) return;
   fc.assert(fc.property(caseArb, check), { numRuns: 250 });
   console.log(`  batch-norm statistics, worst seen: |Δμ|/max|x| = ${seen.mean.toExponential(1)}, |Δσ²|/σ² = ${seen.variance.toExponential(1)}`);
+});
+
+test('wasm batch-norm passes on (rows, C) layouts (inner = 1): many rows, channel counts off multiples of 4', () => {
+  if (!wasmOrSkip('wasm batch norm rows')) return;
+  const arb = fc.record({
+    outer: fc.integer({ min: 1, max: 60 }), C: fc.integer({ min: 1, max: 150 }), seed: fc.nat(), affine: fc.boolean(), batchStats: fc.boolean(),
+    offset: fc.constantFrom(0, 40), scale: fc.constantFrom(1, 1e-2),
+  });
+  fc.assert(fc.property(arb, (c) => check({ ...c, inner: 1, want: { dx: true, dGamma: true, dBeta: true } })), { numRuns: 60 });
 });
 
 test('wasm batch-norm passes at a SparK size (16×64×12×12) with a large offset', () => {
