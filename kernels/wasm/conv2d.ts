@@ -44,6 +44,14 @@ export interface ConvOptions {
  */
 export const IMAGE_PARALLEL_MIN_WORK = 1 << 20;
 
+/**
+ * Output positions per image (P) from which the weight gradient splits images over threads. With few positions
+ * the gemm per image is shallow and dw large: the SparK decoder's 768-channel convolutions at 3×3 and 6×6
+ * outputs (P = 9, 36; dw of 9.4M and 5.3M floats) ran 1.1–2.6× slower with per-thread copies of dw than with
+ * the gemm blocks split, while at P = 144 and 2304 splitting images was as fast or faster (bench machine, N = 8).
+ */
+const BWD_WEIGHT_MIN_POSITIONS = 64;
+
 /** The runtime, when every array is float32 and wasm SIMD is here; otherwise null (use the JS kernels). */
 function float32Runtime(opts: ConvOptions, ...arrays: FloatArray[]): WasmRuntime | null {
   for (const a of arrays) if (!(a instanceof Float32Array)) return null;
@@ -233,7 +241,9 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
   rt.f32.fill(0, dwPtr >>> 2, (dwPtr >>> 2) + K * CRS);
   const args = im2colArgs(p, ranges);
   const mm = { M: Kg, N: CRS, K: P, transA: false, transB: true, accumulate: true };
-  const threads = P > 0 ? imageThreads(rt, p, opts) : 1;
+  // Split images only when each image's gemm is deep enough (P ≥ BWD_WEIGHT_MIN_POSITIONS) that the per-thread
+  // copies of dw, zeroed before and added after, cost little beside it; otherwise the gemm blocks split.
+  const threads = P >= BWD_WEIGHT_MIN_POSITIONS ? imageThreads(rt, p, opts) : 1;
   if (threads > 1) {
     // each thread sums its images into its own dw; the partial sums are added at the end
     const xAll = rt.alloc(N * C * HW), dyAll = rt.alloc(N * K * P);
@@ -255,12 +265,9 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
       }
       return calls;
     }));
-    const f32 = rt.f32, out = dw as Float32Array;
-    for (let i = 0; i < K * CRS; i++) {
-      let sum = 0;
-      for (const part of partials) sum += f32[(part >>> 2) + i];
-      out[i] = sum;
-    }
+    // dw = part₀ + part₁ + …, with the f32x4 add kernel (in place: each element is read before it is written)
+    for (const part of partials.slice(1)) rt.kernels.binary_add(0, dwPtr, part, dwPtr, 0, 1, 1, K * CRS, 0, 0, 1);
+    rt.read(dwPtr, K * CRS, dw as Float32Array, 0);
     rt.reset(mark);
     return;
   }
