@@ -11,10 +11,11 @@
  *
  * Operands are copied into wasm memory, computed there, and the result copied out: the copies are memcpy speed,
  * a few times faster than a JavaScript loop over the same elements. The kernels can split rows (or, for one long
- * row, its elements) over the runtime's worker threads, but by default they do not: measured on the 2-core bench
- * machine (bench/pointwise.ts), every pass ran 1.3–1.6× slower split than on the calling thread, at every size,
- * because the data is copied in and out on the calling thread, so a worker reads and writes cache lines that
- * live in the other core's cache, and waking it costs ~20 µs on top of passes that take ~1 ms.
+ * row, its elements) over the runtime's worker threads, but by default they do not: on the 2-core bench machine
+ * (bench/pointwise.ts, several runs) splitting made the elementwise passes up to 1.7× slower, and the batch-norm
+ * passes anywhere from 1.5× faster to 1.3× slower from run to run, where the calling thread alone gave steady
+ * times. The data is copied in and out on the calling thread, so a worker reads and writes cache lines that live
+ * in the other core's cache, and waking it costs ~20 µs (milliseconds when another process holds that core).
  * Left out: gelu/geluGrad (need exp and erf in f32x4 to float32 accuracy), in-place variants.
  */
 import type { DataArray, FloatArray } from '../../src/tensor/dtype.ts';
