@@ -14,7 +14,8 @@
  *           `actGatherOut` / `actScatterOut` (the output channels at the sites), active_conv.ts has the math.
  *   pointwise: `binary_<op>` (a contiguous operand with a full, per-row or splatted other one), `unary_<op>`
  *           (the ReLU family, neg, abs, sqrt) and the batch-norm channel passes `bnStats`, `bnNorm`,
- *           `bnBwdSums`, `bnBwdDx` (float64 arithmetic on widened f32x4 loads); elementwise.ts and norm.ts.
+ *           `bnBwdSums`, `bnBwdDx` with their `…Rows` twins for (rows, C) inputs (float64 arithmetic on widened
+ *           f32x4 loads); elementwise.ts and norm.ts.
  * Sizes and strides are i32 parameters (the active-site kernels read theirs from an i32 block, `ACT`); only the
  * register tiles and the use of relaxed SIMD are fixed when the module is built. Every export takes i32
  * arguments only, so a worker pool can pass them through an Int32Array.
