@@ -15,35 +15,9 @@ import {
 } from '../../../kernels/wasm/conv2d.ts';
 import { WasmRuntime } from '../../../kernels/wasm/runtime.ts';
 import { abs64, assertClose, randomF32, seeded, wasmOrSkip } from './helpers.ts';
+import { convParamsArb } from '../../helpers/conv_shapes.ts';
 
-function convOut(inSize: number, k: number, stride: number, pad: number, dilation: number): number {
-  return Math.floor((inSize + 2 * pad - dilation * (k - 1) - 1) / stride) + 1;
-}
-
-const convParamsArb: fc.Arbitrary<Conv2dParams> = fc.record({
-  N: fc.integer({ min: 1, max: 2 }),
-  kind: fc.constantFrom('dense', 'grouped', 'depthwise', 'depthwise', 'multiplier'),
-  groups: fc.integer({ min: 2, max: 3 }),
-  channelsPerGroup: fc.integer({ min: 1, max: 4 }),
-  outPerGroup: fc.integer({ min: 1, max: 5 }),
-  H: fc.integer({ min: 1, max: 11 }), W: fc.integer({ min: 1, max: 21 }),
-  R: fc.integer({ min: 1, max: 7 }), S: fc.integer({ min: 1, max: 7 }),
-  strideH: fc.constantFrom(1, 1, 2, 3), strideW: fc.constantFrom(1, 1, 2, 3),
-  padH: fc.integer({ min: 0, max: 3 }), padW: fc.integer({ min: 0, max: 3 }),
-  dilationH: fc.integer({ min: 1, max: 2 }), dilationW: fc.integer({ min: 1, max: 2 }),
-  extraOH: fc.integer({ min: -1, max: 1 }), extraOW: fc.integer({ min: -1, max: 1 }),
-}).map(({ kind, groups, channelsPerGroup, outPerGroup, extraOH, extraOW, ...s }) => {
-  let G: number, C: number, K: number;
-  switch (kind) {
-    case 'dense': G = 1; C = channelsPerGroup; K = outPerGroup; break;
-    case 'grouped': G = groups; C = groups * channelsPerGroup; K = groups * outPerGroup; break;
-    case 'depthwise': G = C = K = groups * channelsPerGroup; break;
-    default: G = C = groups * channelsPerGroup; K = 2 * C; break;
-  }
-  const OH = Math.max(0, convOut(s.H, s.R, s.strideH, s.padH, s.dilationH) + extraOH);
-  const OW = Math.max(0, convOut(s.W, s.S, s.strideW, s.padW, s.dilationW) + extraOW);
-  return { ...s, C, K, groups: G, OH, OW };
-});
+const shapes = convParamsArb({ channelsPerGroup: 4, outPerGroup: 5, H: 11, W: 21, kernel: 7, pad: 3, kinds: ['dense', 'grouped', 'depthwise', 'depthwise', 'multiplier'], stride: fc.constantFrom(1, 1, 2, 3) });
 
 const unit = { strideH: 1, strideW: 1, dilationH: 1, dilationW: 1 };
 /** Shapes for each path: 1×1 shortcut and near-misses, 3×3 with more channels than a tile, depthwise 7×7 wider
@@ -88,7 +62,7 @@ function check(p: Conv2dParams, seed: number, opts: ConvOptions = {}): void {
 
 test('wasm conv2d passes == reference on random shapes', () => {
   if (!wasmOrSkip('wasm conv2d random shapes')) return;
-  fc.assert(fc.property(convParamsArb, fc.nat(), (p, seed) => check(p, seed)), { numRuns: 150 });
+  fc.assert(fc.property(shapes, fc.nat(), (p, seed) => check(p, seed)), { numRuns: 150 });
 });
 
 test('wasm conv2d passes == reference on shapes that take each path', () => {
@@ -103,7 +77,7 @@ test('wasm conv2d passes == reference on shapes that take each path', () => {
 test('wasm conv2d passes == reference with images split over threads', () => {
   if (!wasmOrSkip('wasm conv2d image threads')) return;
   const runtimes = [new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 })];
-  const arb = fc.tuple(convParamsArb, fc.integer({ min: 2, max: 7 })).map(([p, N]) => ({ ...p, N }));
+  const arb = fc.tuple(shapes, fc.integer({ min: 2, max: 7 })).map(([p, N]) => ({ ...p, N }));
   fc.assert(fc.property(arb, fc.nat(), fc.constantFrom(0, 1), (p, seed, r) => {
     check(p, seed, { runtime: runtimes[r], minImageParallelWork: 0 });
   }), { numRuns: 80 });
