@@ -1,7 +1,8 @@
 """PyTorch CPU reference for bench/spark.ts: the official-style SparK training step (dense-masked sparse layers,
 as the official code runs them), ResNet-18-width encoder (basic blocks [2,2,2,2], widths 64..512), 96x96 input,
-batch 8, decoder width 768, densify BN, forward + backward; and the encoder alone (forward + backward of the
-sum of its stage maps). Uses the transcription of the official code in test/fixtures/gen_spark.py.
+batch 16 (--batch), decoder width 768, densify BN: forward, backward and one LAMB update (spark-spec 8.4, the
+SpecLamb of test/fixtures/gen_optim.py, with SparK's decay / no-decay groups); and the encoder alone (forward +
+backward of the sum of its stage maps). Uses the transcription of the official code in test/fixtures/gen_spark.py.
 Prints one JSON object {name: {"ms": ...}} on stdout.
 """
 import argparse
@@ -14,6 +15,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'test', 'fixtures'))
 import gen_spark  # noqa: E402
+import gen_optim  # noqa: E402
 
 CONFIG = {'family': 'resnet', 'block': 'basic', 'layers': [2, 2, 2, 2], 'widths': [64, 128, 256, 512]}
 
@@ -29,14 +31,19 @@ def best_ms(run, warmup=1, runs=3):
     return min(times)
 
 
-def bench(mask_ratio, batch=8, size=96):
+def bench(mask_ratio, batch, size=96):
     cfg = {'encoder': CONFIG, 'spark': {'inputSize': size, 'maskRatio': mask_ratio, 'decoderWidth': 768, 'densifyNorm': 'bn'}}
     model = gen_spark.build_spark(cfg).train()
     x = torch.randn(batch, 3, size, size)
+    params = dict(model.named_parameters())
+    groups = [{'params': [params[n] for n in names], 'weight_decay': 0.04 * scale}
+              for _, names, scale in gen_optim.get_param_groups(model.named_parameters())]
+    opt = gen_optim.SpecLamb(groups, lr=2e-4, betas=(0.9, 0.95), max_grad_norm=5.0)
 
     def step():
         model.zero_grad(set_to_none=True)
         model(x).backward()
+        opt.step()
 
     def encoder_only():
         active = model.mask(batch, x.device)
@@ -50,11 +57,13 @@ def bench(mask_ratio, batch=8, size=96):
 if __name__ == '__main__':
     parser = argparse.ArgumentParser()
     parser.add_argument('--threads', type=int, default=1)
-    torch.set_num_threads(parser.parse_args().threads)
+    parser.add_argument('--batch', type=int, default=16)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     out = {}
     for ratio in (0.6, 0.75):
-        step, enc = bench(ratio)
+        step, enc = bench(ratio, args.batch)
         out[f'spark step mask {ratio}'] = {'ms': step}
         out[f'encoder mask {ratio}'] = {'ms': enc}
     out['_info'] = f'torch {torch.__version__}, {torch.get_num_threads()} thread(s)'

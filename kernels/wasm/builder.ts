@@ -228,6 +228,10 @@ export class FunctionBuilder {
   /** Loads one f32 and splats it to the four lanes. */
   v128Load32Splat(offset = 0): this { return this.simd(0x09).op(...uleb(2), ...uleb(offset)); }
   v128Store(offset = 0): this { return this.simd(0x0b).op(...uleb(4), ...uleb(offset)); }
+  /** Loads two f32 (8 bytes) into lanes 0–1, lanes 2–3 zero. */
+  v128Load64Zero(offset = 0): this { return this.simd(0x5d).op(...uleb(3), ...uleb(offset)); }
+  /** Stores 64-bit lane `lane` (f32 lanes 2·lane and 2·lane + 1) of the vector popped after the address. */
+  v128Store64Lane(lane: number, offset = 0): this { return this.simd(0x5b).op(...uleb(3), ...uleb(offset), lane); }
   /** v128.const with four f32 lanes. */
   v128ConstF32(lanes: [number, number, number, number]): this {
     return this.simd(0x0c, ...new Uint8Array(new Float32Array(lanes).buffer));

@@ -15,6 +15,7 @@
  * the decoder's convs are stride 1).
  * Everything is float32 (sums in float32, as PyTorch's CPU float32 conv); Float64Array arguments (gradient checks)
  * go to the JS kernels, which sum in doubles.
+ * Few output positions per image (P < 256): conv2d_batched.ts runs chunks of images side by side in one gemm.
  * Threads: with enough images (see imageThreads), each thread takes whole images — im2col, the packing and the
  * gemm blocks of each, as one program per thread (ThreadPool.runPrograms), with its own column and packing
  * buffers; the weight gradient sums per thread and adds the partial sums at the end. Otherwise images run one
@@ -27,11 +28,14 @@ import {
   conv2d, conv2dBackwardInput, conv2dBackwardWeight, type Conv2dParams,
 } from '../cpu/conv2d.ts';
 import { gemmCalls, gemmPtr, gemmScratch } from './gemm.ts';
+import {
+  batchesImages, conv2dBackwardInputBatched, conv2dBackwardWeightBatched, conv2dBatched, type BatchOptions,
+} from './conv2d_batched.ts';
 import type { ProgramCall } from './pool.ts';
 import { getRuntime, splitRange, type WasmRuntime } from './runtime.ts';
 
 /** How a call picks its threading; tests lower the threshold and pass their own runtime to reach every path. */
-export interface ConvOptions {
+export interface ConvOptions extends BatchOptions {
   /** The runtime (default: the shared one; null forces the JS kernels). */
   runtime?: WasmRuntime | null;
   /** Multiply-adds (N·K·OH·OW·Cg·R·S) from which images are split over the threads. */
@@ -102,12 +106,15 @@ function rangeTable(rt: WasmRuntime, p: Conv2dParams): number {
 }
 
 /** im2col's parameters after (x, col), as a tuple type for the spread call. */
-type Im2colRest = [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+type Im2colRest = [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
 
-/** The im2col / col2im call for one image group (x or dx at byte address `image`). */
-function im2colArgs(p: Conv2dParams, ranges: number): Im2colRest {
+/**
+ * The im2col / col2im call for one image group (x or dx at byte address `image`); the column matrix's rows are
+ * `ldcol` floats apart (default OH·OW: one image's matrix alone).
+ */
+function im2colArgs(p: Conv2dParams, ranges: number, ldcol = p.OH * p.OW): Im2colRest {
   const { C, H, W, R, S, OH, OW, strideH, strideW, padH, padW, dilationH, dilationW, groups } = p;
-  return [ranges, C / groups, H, W, R, S, OH, OW, strideH, strideW, padH, padW, dilationH, dilationW];
+  return [ranges, C / groups, H, W, R, S, OH, OW, strideH, strideW, padH, padW, dilationH, dilationW, ldcol];
 }
 
 /** Fast y = conv(x, w); same contract as `conv2dRef`. */
@@ -127,6 +134,11 @@ export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2
   const wPtr = rt.alloc(K * CRS);
   const ranges = rangeTable(rt, p);
   rt.write(wPtr, w as Float32Array, 0, K * CRS);
+  if (batchesImages(p, opts)) {
+    conv2dBatched(rt, x as Float32Array, wPtr, y as Float32Array, p, ranges, opts);
+    rt.reset(mark);
+    return;
+  }
   const args = im2colArgs(p, ranges);
   const mm = { M: Kg, N: P, K: CRS, transA: false, transB: false, accumulate: false };
   const threads = imageThreads(rt, p, opts);
@@ -181,6 +193,11 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
   const wPtr = rt.alloc(K * CRS);
   const ranges = rangeTable(rt, p);
   rt.write(wPtr, w as Float32Array, 0, K * CRS);
+  if (batchesImages(p, opts)) {
+    conv2dBackwardInputBatched(rt, dy as Float32Array, wPtr, dx as Float32Array, p, ranges, opts);
+    rt.reset(mark);
+    return;
+  }
   const args = im2colArgs(p, ranges);
   const mm = { M: CRS, N: P, K: Kg, transA: true, transB: false, accumulate: false };
   const threads = imageThreads(rt, p, opts);
@@ -239,6 +256,12 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
   const dwPtr = rt.alloc(K * CRS);
   const ranges = rangeTable(rt, p);
   rt.f32.fill(0, dwPtr >>> 2, (dwPtr >>> 2) + K * CRS);
+  if (batchesImages(p, opts)) {
+    conv2dBackwardWeightBatched(rt, x as Float32Array, dy as Float32Array, dwPtr, p, ranges, opts);
+    rt.read(dwPtr, K * CRS, dw as Float32Array, 0);
+    rt.reset(mark);
+    return;
+  }
   const args = im2colArgs(p, ranges);
   const mm = { M: Kg, N: CRS, K: P, transA: false, transB: true, accumulate: true };
   // Split images only when each image's gemm is deep enough (P ≥ BWD_WEIGHT_MIN_POSITIONS) that the per-thread

@@ -22,6 +22,7 @@
  * Left out: everything that is not a hot loop (blocking, validity ranges, copies in and out live in TypeScript).
  */
 import { ModuleBuilder, type FunctionBuilder, type FuncRef } from './builder.ts';
+import { bump, bumpBy, forLoop, minI32, transpose4 } from './emit.ts';
 
 export interface KernelModuleOptions {
   /** Emit f32x4.relaxed_madd for the micro-kernel's multiply-adds (only where the runtime validated it). */
@@ -52,14 +53,16 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   /** The same with W = NR. */
   packB(src: number, sT: number, sK: number, total: number, kc: number, dst: number): void;
   /**
-   * col[(c·R + r)·S + s, oh·OW + ow] = x[c·H·W + ih·W + iw] or 0 (ih = oh·sH − pH + r·dH, likewise iw), c < Cg.
-   * ranges: i32 table, [ohLo, ohHi] per r then [owLo, owHi] per s: the outputs whose tap lies inside the image.
+   * col[(c·R + r)·S + s, oh·OW + ow] = x[c·H·W + ih·W + iw] or 0 (ih = oh·sH − pH + r·dH, likewise iw), c < Cg;
+   * the column matrix's rows are ldcol floats apart (OH·OW for one image alone; more when several images sit
+   * side by side in one matrix). ranges: i32 table, [ohLo, ohHi] per r then [owLo, owHi] per s: the outputs whose
+   * tap lies inside the image.
    */
   im2col(x: number, col: number, ranges: number, Cg: number, H: number, W: number, R: number, S: number,
-    OH: number, OW: number, sH: number, sW: number, pH: number, pW: number, dH: number, dW: number): void;
+    OH: number, OW: number, sH: number, sW: number, pH: number, pW: number, dH: number, dW: number, ldcol: number): void;
   /** The adjoint: image (Cg×H×W, zeroed first) = Σ of dcol onto the positions its entries were read from. */
   col2im(dcol: number, image: number, ranges: number, Cg: number, H: number, W: number, R: number, S: number,
-    OH: number, OW: number, sH: number, sW: number, pH: number, pW: number, dH: number, dW: number): void;
+    OH: number, OW: number, sH: number, sW: number, pH: number, pW: number, dH: number, dW: number, ldcol: number): void;
   /**
    * Active sites, im2col: cols[v·vStride + j·jStride] = x[n, g·Cg + c, ih, iw] (0 outside the image), j = (c·R + r)·S
    * + s, for the `count` sites at `sites` (i32 flat output indices n·OH·OW + oh·OW + ow). prm: the ACT block.
@@ -102,34 +105,6 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   bnNormRows(x: number, y: number, C: number, r0: number, r1: number, coef: number): void;
   bnBwdSumsRows(g: number, x: number, O: number, C: number, c0: number, c1: number, ms: number, sums: number): void;
   bnBwdDxRows(g: number, x: number, dx: number, C: number, r0: number, r1: number, batch: number, coef: number): void;
-}
-
-/** Pushes min(a, b) of two i32 locals. */
-function minI32(f: FunctionBuilder, a: string | number, b: string | number): FunctionBuilder {
-  return f.get(a).get(b).get(a).get(b).i32LtS().select();
-}
-
-/** for (i = from; i < end; i += step) body(), with i and end locals; `from` pushed by the caller's `init`. */
-function forLoop(f: FunctionBuilder, i: string, end: string | number, step: number, init: () => void, body: () => void): void {
-  init();
-  f.set(i);
-  f.block((done) => {
-    f.get(i).get(end).i32GeS().brIf(done);
-    f.loop((top) => {
-      body();
-      f.get(i).i32Const(step).i32Add().tee(i).get(end).i32LtS().brIf(top);
-    });
-  });
-}
-
-/** x = x + c for an i32 local. */
-function bump(f: FunctionBuilder, x: string | number, c: number): void {
-  f.get(x).i32Const(c).i32Add().set(x);
-}
-
-/** x = x + y for i32 locals. */
-function bumpBy(f: FunctionBuilder, x: string | number, y: string | number): void {
-  f.get(x).get(y).i32Add().set(x);
 }
 
 /**
@@ -226,19 +201,6 @@ function emitMacro(m: ModuleBuilder, micro: FuncRef): void {
   });
 }
 
-/** 4×4 transpose of the f32 lanes of locals r0..r3 into o0..o3 (o_i = lane i of each r), with shuffles. */
-function transpose4(f: FunctionBuilder, r: number[], t: number[], o: number[]): void {
-  const shuf = (x: number, y: number, lanes: number[], out: number) => f.get(x).get(y).i32x4Shuffle(lanes).set(out);
-  shuf(r[0], r[1], [0, 4, 1, 5], t[0]); // a0 b0 a1 b1
-  shuf(r[0], r[1], [2, 6, 3, 7], t[1]); // a2 b2 a3 b3
-  shuf(r[2], r[3], [0, 4, 1, 5], t[2]); // c0 d0 c1 d1
-  shuf(r[2], r[3], [2, 6, 3, 7], t[3]); // c2 d2 c3 d3
-  shuf(t[0], t[2], [0, 1, 4, 5], o[0]); // a0 b0 c0 d0
-  shuf(t[0], t[2], [2, 3, 6, 7], o[1]);
-  shuf(t[1], t[3], [0, 1, 4, 5], o[2]);
-  shuf(t[1], t[3], [2, 3, 6, 7], o[3]);
-}
-
 /**
  * Packs `total` rows (t) by kc columns (k) of a strided matrix into strips of W: dst[s·W·kc + k·W + t].
  * Three paths per strip: W contiguous floats per k (sT = 1: vector copies), contiguous along k (sK = 1: 4×4
@@ -321,18 +283,18 @@ function emitPack(m: ModuleBuilder, name: string, W: number): void {
 }
 
 const CONV_PARAMS = [['Cg', 'i32'], ['H', 'i32'], ['W', 'i32'], ['R', 'i32'], ['S', 'i32'], ['OH', 'i32'], ['OW', 'i32'],
-  ['sH', 'i32'], ['sW', 'i32'], ['pH', 'i32'], ['pW', 'i32'], ['dH', 'i32'], ['dW', 'i32']] as const;
+  ['sH', 'i32'], ['sW', 'i32'], ['pH', 'i32'], ['pW', 'i32'], ['dH', 'i32'], ['dW', 'i32'], ['ldcol', 'i32']] as const;
 
 /**
  * The (c, r, s) row walk shared by im2col and col2im: for each row it sets `row` (the column matrix row's byte
- * address), `lo`/`hi` (valid output rows), `wlo`/`whi` (valid output columns) and `plane0` (the address of
+ * address, rows ldcol floats apart), `lo`/`hi` (valid output rows), `wlo`/`whi` (valid output columns) and `plane0` (the address of
  * x[c, −pH + r·dH, −pW + s·dW], possibly outside the plane), then runs body.
  */
 function convRows(f: FunctionBuilder, imageParam: string, colParam: string, body: () => void): void {
-  for (const n of ['c', 'r', 's', 'row', 'lo', 'hi', 'wlo', 'whi', 'plane', 'plane0', 'HW4', 'P4', 'W4']) f.local('i32', n);
+  for (const n of ['c', 'r', 's', 'row', 'lo', 'hi', 'wlo', 'whi', 'plane', 'plane0', 'HW4', 'LD4', 'W4']) f.local('i32', n);
   f.get(imageParam).set('plane');
   f.get('H').get('W').i32Mul().i32Const(2).i32Shl().set('HW4');
-  f.get('OH').get('OW').i32Mul().i32Const(2).i32Shl().set('P4');
+  f.get('ldcol').i32Const(2).i32Shl().set('LD4');
   f.get('W').i32Const(2).i32Shl().set('W4');
   f.get(colParam).set('row');
   forLoop(f, 'c', 'Cg', 1, () => f.i32Const(0), () => {
@@ -346,7 +308,7 @@ function convRows(f: FunctionBuilder, imageParam: string, colParam: string, body
         f.get('plane').get('r').get('dH').i32Mul().get('pH').i32Sub().get('W').i32Mul()
           .get('s').get('dW').i32Mul().i32Add().get('pW').i32Sub().i32Const(2).i32Shl().i32Add().set('plane0');
         body();
-        bumpBy(f, 'row', 'P4');
+        bumpBy(f, 'row', 'LD4');
       });
     });
     bumpBy(f, 'plane', 'HW4');

@@ -96,8 +96,7 @@ export class LAMB extends Optimizer<LAMBHyper> {
     for (const group of this.paramGroups) {
       for (const p of group.params) {
         const g = this.gradOf(p);
-        if (!g) continue;
-        for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
+        if (g) sq += sumSquares(g);
       }
     }
     const norm = Math.sqrt(sq);
@@ -119,23 +118,11 @@ export class LAMB extends Optimizer<LAMBHyper> {
         const w = p.data as Float32Array | Float64Array;
         const n = w.length;
         const r = rounder(p.dtype);
-        if (clip !== 1) for (let i = 0; i < n; i++) g[i] = g[i] / clip;
         const s = this.stateOf(p);
         const m = this.buffer(s, p, 'exp_avg');
         const v = this.buffer(s, p, 'exp_avg_sq');
         const u = this.scratchFor(p.dtype as FloatDType, n);
-        let wNorm2 = 0, uNorm2 = 0;
-        for (let i = 0; i < n; i++) {
-          const gi = g[i];
-          m[i] = beta1 * m[i] + beta3 * gi;
-          v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
-          const denom = r(r(Math.sqrt(v[i]) / bc2Sqrt) + eps);
-          let ui = r(r(m[i] / bc1) / denom);
-          if (wd !== 0) ui = r(ui + wd * w[i]);
-          u[i] = ui;
-          wNorm2 += w[i] * w[i];
-          uNorm2 += ui * ui;
-        }
+        const [wNorm2, uNorm2] = adamDirection(w, g, m, v, u, n, { clip, beta1, beta2, beta3, bc1, bc2Sqrt, eps, wd }, r);
         let ratio = 1;
         if (wd !== 0 || alwaysAdapt) {
           const wNorm = Math.sqrt(wNorm2), uNorm = Math.sqrt(uNorm2);
@@ -143,7 +130,7 @@ export class LAMB extends Optimizer<LAMBHyper> {
           if (trustClip) ratio = Math.min(ratio, 1);
           ratio = r(ratio);
         }
-        for (let i = 0; i < n; i++) w[i] = w[i] - lr * r(u[i] * ratio);
+        applyUpdate(w, u, n, lr, ratio, r);
       }
     });
   }
@@ -225,4 +212,46 @@ export class LAMB extends Optimizer<LAMBHyper> {
     this.globalGradNorm = jsonNumber(extra.globalGradNorm, 0);
     this.maxGradNorm = jsonNumber(extra.maxGradNorm, this.maxGradNorm);
   }
+}
+
+// The loops below are top-level functions with typed-array arguments, so V8 optimises each once: inside the step's
+// closures they stayed slow (66 ns per element over the SparK model's 36M parameters, against 10 here).
+
+function sumSquares(a: FloatArray): number {
+  let sq = 0;
+  for (let i = 0; i < a.length; i++) sq += a[i] * a[i];
+  return sq;
+}
+
+/** w ← w − lr·r(u·ratio) */
+function applyUpdate(w: FloatArray, u: FloatArray, n: number, lr: number, ratio: number, r: (x: number) => number): void {
+  for (let i = 0; i < n; i++) w[i] = w[i] - lr * r(u[i] * ratio);
+}
+
+/**
+ * Step 3's moments and direction for one parameter of n elements, in place on m and v, the direction into u, after
+ * step 1's clipping g ← g / clip (in place, a division as timm's `grad.div_`; clip is 1 when not clipping):
+ * m ← β1·m + β3·g, v ← β2·v + (1 − β2)·g², u = (m / bc1) / (sqrt(v) / sqrt(bc2) + eps) (+ wd·w), with r rounding
+ * to the parameter's dtype where PyTorch rounds. Returns [‖w‖², ‖u‖²] summed in doubles.
+ */
+function adamDirection(
+  w: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, u: FloatArray, n: number,
+  c: { clip: number; beta1: number; beta2: number; beta3: number; bc1: number; bc2Sqrt: number; eps: number; wd: number },
+  r: (x: number) => number,
+): [number, number] {
+  const { clip, beta1, beta2, beta3, bc1, bc2Sqrt, eps, wd } = c;
+  let wNorm2 = 0, uNorm2 = 0;
+  for (let i = 0; i < n; i++) {
+    if (clip !== 1) g[i] = g[i] / clip;
+    const gi = g[i];
+    m[i] = beta1 * m[i] + beta3 * gi;
+    v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
+    const denom = r(r(Math.sqrt(v[i]) / bc2Sqrt) + eps);
+    let ui = r(r(m[i] / bc1) / denom);
+    if (wd !== 0) ui = r(ui + wd * w[i]);
+    u[i] = ui;
+    wNorm2 += w[i] * w[i];
+    uNorm2 += ui * ui;
+  }
+  return [wNorm2, uNorm2];
 }

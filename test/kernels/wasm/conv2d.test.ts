@@ -60,14 +60,33 @@ function check(p: Conv2dParams, seed: number, opts: ConvOptions = {}): void {
   assertClose(what('backward weight'), dw, dwRef, dwMag, terms);
 }
 
+/** One image per gemm: batching turned off, since the random shapes here all have few positions per image. */
+const perImage: ConvOptions = { batchMaxPositions: 0 };
+
 test('wasm conv2d passes == reference on random shapes', () => {
   if (!wasmOrSkip('wasm conv2d random shapes')) return;
-  fc.assert(fc.property(shapes, fc.nat(), (p, seed) => check(p, seed)), { numRuns: 150 });
+  fc.assert(fc.property(shapes, fc.nat(), (p, seed) => check(p, seed, perImage)), { numRuns: 150 });
 });
 
 test('wasm conv2d passes == reference on shapes that take each path', () => {
   if (!wasmOrSkip('wasm conv2d named shapes')) return;
-  namedShapes.forEach((p, i) => check(p, 1000 + i));
+  namedShapes.forEach((p, i) => check(p, 1000 + i, perImage));
+});
+
+/**
+ * Images side by side in one gemm (conv2d_batched.ts), as by default for these sizes; chunks of a few images
+ * (chunkColumns down to one image's worth) so that several chunks and a last partial one occur; on the default
+ * runtime and on runtimes of 2 and 3 threads, which split each chunk's images.
+ */
+test('wasm conv2d passes == reference with images batched into one gemm', () => {
+  if (!wasmOrSkip('wasm conv2d batched images')) return;
+  const runtimes = [undefined, new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 })];
+  const arb = fc.tuple(shapes, fc.integer({ min: 2, max: 7 })).map(([p, N]) => ({ ...p, N }));
+  fc.assert(fc.property(arb, fc.nat(), fc.constantFrom(0, 1, 2), fc.integer({ min: 1, max: 600 }), (p, seed, r, chunkColumns) => {
+    check(p, seed, { runtime: runtimes[r], chunkColumns });
+  }), { numRuns: 120 });
+  for (const [i, p] of namedShapes.entries()) check({ ...p, N: 5 }, 3000 + i, { runtime: runtimes[1], chunkColumns: 2 * p.OH * p.OW });
+  for (const rt of runtimes) rt?.pool()?.close();
 });
 
 /**
@@ -79,9 +98,9 @@ test('wasm conv2d passes == reference with images split over threads', () => {
   const runtimes = [new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 })];
   const arb = fc.tuple(shapes, fc.integer({ min: 2, max: 7 })).map(([p, N]) => ({ ...p, N }));
   fc.assert(fc.property(arb, fc.nat(), fc.constantFrom(0, 1), (p, seed, r) => {
-    check(p, seed, { runtime: runtimes[r], minImageParallelWork: 0 });
+    check(p, seed, { runtime: runtimes[r], minImageParallelWork: 0, ...perImage });
   }), { numRuns: 80 });
-  for (const [i, p] of namedShapes.entries()) check({ ...p, N: 4 }, 2000 + i, { runtime: runtimes[0], minImageParallelWork: 0 });
+  for (const [i, p] of namedShapes.entries()) check({ ...p, N: 4 }, 2000 + i, { runtime: runtimes[0], minImageParallelWork: 0, ...perImage });
   for (const rt of runtimes) rt.pool()?.close();
 });
 
