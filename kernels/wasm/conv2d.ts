@@ -15,6 +15,8 @@
  * the decoder's convs are stride 1).
  * Everything is float32 (sums in float32, as PyTorch's CPU float32 conv); Float64Array arguments (gradient checks)
  * go to the JS kernels, which sum in doubles.
+ * 3×3, stride 1, padding 1, one group, at least 16 channels and 4 rows and columns: Winograd F(2×2, 3×3)
+ * (winograd.ts).
  * Few output positions per image (P < 256): conv2d_batched.ts runs chunks of images side by side in one gemm.
  * Threads: with enough images (see imageThreads), each thread takes whole images — im2col, the packing and the
  * gemm blocks of each, as one program per thread (ThreadPool.runPrograms), with its own column and packing
@@ -31,11 +33,14 @@ import { gemmCalls, gemmPtr, gemmScratch } from './gemm.ts';
 import {
   batchesImages, conv2dBackwardInputBatched, conv2dBackwardWeightBatched, conv2dBatched, type BatchOptions,
 } from './conv2d_batched.ts';
+import {
+  conv2dBackwardInputWinograd, conv2dBackwardWeightWinograd, conv2dWinograd, winogradApplies, type WinogradOptions,
+} from './winograd.ts';
 import type { ProgramCall } from './pool.ts';
 import { getRuntime, splitRange, type WasmRuntime } from './runtime.ts';
 
 /** How a call picks its threading; tests lower the threshold and pass their own runtime to reach every path. */
-export interface ConvOptions extends BatchOptions {
+export interface ConvOptions extends BatchOptions, WinogradOptions {
   /** The runtime (default: the shared one; null forces the JS kernels). */
   runtime?: WasmRuntime | null;
   /** Multiply-adds (N·K·OH·OW·Cg·R·S) from which images are split over the threads. */
@@ -125,6 +130,7 @@ export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2
     if (p.strideH === 1 && p.strideW === 1) return depthwiseForward(rt, x as Float32Array, w as Float32Array, y as Float32Array, p);
     return conv2d(x, w, y, p);
   }
+  if (winogradApplies(p, opts)) return conv2dWinograd(rt, x as Float32Array, w as Float32Array, y as Float32Array, p);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;
@@ -183,6 +189,9 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
   if (isDepthwise(p)) {
     if (p.strideH === 1 && p.strideW === 1) return depthwiseBackwardInput(rt, dy as Float32Array, w as Float32Array, dx as Float32Array, p);
     return conv2dBackwardInput(dy, w, dx, p);
+  }
+  if (winogradApplies(p, opts)) {
+    return conv2dBackwardInputWinograd(rt, dy as Float32Array, w as Float32Array, dx as Float32Array, p);
   }
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
@@ -247,6 +256,9 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
   if (isDepthwise(p)) {
     if (p.strideH === 1 && p.strideW === 1) return depthwiseBackwardWeight(rt, x as Float32Array, dy as Float32Array, dw as Float32Array, p);
     return conv2dBackwardWeight(x, dy, dw, p);
+  }
+  if (winogradApplies(p, opts)) {
+    return conv2dBackwardWeightWinograd(rt, x as Float32Array, dy as Float32Array, dw as Float32Array, p);
   }
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;

@@ -54,17 +54,24 @@ export function gemmScratch(rt: WasmRuntime, p: GemmParams): GemmScratch {
 }
 
 /**
+ * Row strides in floats of the stored A, B and C, where they are wider than the matrices (default: contiguous,
+ * that is the stored row length: K or M for A, N or K for B, N for C).
+ */
+export interface LeadingDims { a?: number; b?: number; c?: number }
+
+/**
  * The kernel calls of C (=|+=) op(A)·op(B) on one thread, in order: per NC panel and KC slice, packB, then per MC
  * block packA and macro. The first K slice stores into C (unless accumulating), later ones add. K must be > 0 and
  * the scratch must be sized for p (gemmScratch). A worker can run the list as a program (ThreadPool.runPrograms).
  */
-export function gemmCalls(p: GemmParams, aPtr: number, bPtr: number, cPtr: number, s: GemmScratch): ProgramCall[] {
+export function gemmCalls(p: GemmParams, aPtr: number, bPtr: number, cPtr: number, s: GemmScratch, ld: LeadingDims = {}): ProgramCall[] {
   const { M, N, K, transA, transB, accumulate } = p;
   if (K <= 0) throw new Error('gemmCalls: K must be positive');
   const calls: ProgramCall[] = [];
-  // op(A)[i, k] is at a + (i·aI + k·aK)·4, op(B)[k, j] at b + (k·bK + j·bJ)·4.
-  const aI = transA ? 1 : K, aK = transA ? M : 1;
-  const bK = transB ? 1 : N, bJ = transB ? K : 1;
+  // op(A)[i, k] is at a + (i·aI + k·aK)·4, op(B)[k, j] at b + (k·bK + j·bJ)·4, C[i, j] at c + (i·ldc + j)·4.
+  const lda = ld.a ?? (transA ? M : K), ldb = ld.b ?? (transB ? K : N), ldc = ld.c ?? N;
+  const aI = transA ? 1 : lda, aK = transA ? lda : 1;
+  const bK = transB ? 1 : ldb, bJ = transB ? ldb : 1;
   for (let j0 = 0; j0 < N; j0 += NC) {
     const nc = Math.min(NC, N - j0);
     for (let k0 = 0; k0 < K; k0 += KC) {
@@ -74,7 +81,7 @@ export function gemmCalls(p: GemmParams, aPtr: number, bPtr: number, cPtr: numbe
       for (let i0 = 0; i0 < M; i0 += MC) {
         const mc = Math.min(MC, M - i0);
         calls.push(['packA', [aPtr + (i0 * aI + k0 * aK) * 4, aI, aK, mc, kc, s.pa]]);
-        calls.push(['macro', [mc, nc, kc, s.pa, s.pb, cPtr + (i0 * N + j0) * 4, N * 4, acc, s.tmp]]);
+        calls.push(['macro', [mc, nc, kc, s.pa, s.pb, cPtr + (i0 * ldc + j0) * 4, ldc * 4, acc, s.tmp]]);
       }
     }
   }

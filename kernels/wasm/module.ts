@@ -23,6 +23,7 @@
  */
 import { ModuleBuilder, type FunctionBuilder, type FuncRef } from './builder.ts';
 import { bump, bumpBy, forLoop, minI32, transpose4 } from './emit.ts';
+import { emitCopyPlanes, emitWinograd } from './winograd_module.ts';
 
 export interface KernelModuleOptions {
   /** Emit f32x4.relaxed_madd for the micro-kernel's multiply-adds (only where the runtime validated it). */
@@ -63,6 +64,18 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   /** The adjoint: image (Cg×H×W, zeroed first) = Σ of dcol onto the positions its entries were read from. */
   col2im(dcol: number, image: number, ranges: number, Cg: number, H: number, W: number, R: number, S: number,
     OH: number, OW: number, sH: number, sW: number, pH: number, pW: number, dH: number, dW: number, ldcol: number): void;
+  /** copyRows over planes: plane p from src + p·srcPlane floats to dst + p·dstPlane floats. */
+  copyPlanes(src: number, srcPlane: number, srcW: number, dst: number, dstPlane: number, dstW: number,
+    rows: number, cols: number, planes: number): void;
+  /** Winograd F(2×2, 3×3) tile transforms (winograd_module.ts). */
+  wgGather_input(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
+    TH: number, TW: number, mat: number, ldT: number): void;
+  wgGather_outputGrad(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
+    TH: number, TW: number, mat: number, ldT: number): void;
+  wgScatter_output(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
+    plane: number, Wp: number, planeFloats: number): void;
+  wgScatter_inputGrad(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
+    plane: number, Wp: number, planeFloats: number): void;
   /**
    * Active sites, im2col: cols[v·vStride + j·jStride] = x[n, g·Cg + c, ih, iw] (0 outside the image), j = (c·R + r)·S
    * + s, for the `count` sites at `sites` (i32 flat output indices n·OH·OW + oh·OW + ow). prm: the ACT block.
@@ -414,9 +427,9 @@ function emitCol2im(m: ModuleBuilder): void {
 }
 
 /** dst[i·dstStride + j] = src[i·srcStride + j] for i < rows, j < cols (strides in floats): f32x4 then scalar. */
-function emitCopyRows(m: ModuleBuilder): void {
+function emitCopyRows(m: ModuleBuilder): FuncRef {
   const params = [['src', 'i32'], ['srcStride', 'i32'], ['dst', 'i32'], ['dstStride', 'i32'], ['rows', 'i32'], ['cols', 'i32']] as const;
-  m.func('copyRows', params, [], (f) => {
+  return m.func('copyRows', params, [], (f) => {
     for (const n of ['i', 'j', 'vend', 's4', 'd4']) f.local('i32', n);
     f.get('srcStride').i32Const(2).i32Shl().set('s4');
     f.get('dstStride').i32Const(2).i32Shl().set('d4');
@@ -1401,7 +1414,8 @@ export function buildKernelModule(opts: KernelModuleOptions): Uint8Array {
   emitPack(m, 'packB', NR);
   emitIm2col(m);
   emitCol2im(m);
-  emitCopyRows(m);
+  emitCopyPlanes(m, emitCopyRows(m));
+  emitWinograd(m);
   emitDwCorr(m);
   emitDwGrad(m);
   emitActiveFields(m, 'actGather', 'gather');

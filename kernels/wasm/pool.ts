@@ -119,7 +119,9 @@ export class ThreadPool {
     let failed = false;
     for (let t = 1; t < shares; t++) {
       const base = (t - 1) * SLOT;
-      Atomics.wait(ctrl, base, POSTED);
+      // A wake-up is not a reply: the worker's notify after its previous share can land in this wait, after this
+      // thread has already seen that share done and posted the next one. So wait until the state has moved on.
+      while (Atomics.load(ctrl, base) === POSTED) Atomics.wait(ctrl, base, POSTED);
       if (Atomics.load(ctrl, base) === FAILED) failed = true;
       Atomics.store(ctrl, base, IDLE);
     }

@@ -60,8 +60,11 @@ function check(p: Conv2dParams, seed: number, opts: ConvOptions = {}): void {
   assertClose(what('backward weight'), dw, dwRef, dwMag, terms);
 }
 
-/** One image per gemm: batching turned off, since the random shapes here all have few positions per image. */
-const perImage: ConvOptions = { batchMaxPositions: 0 };
+/**
+ * One image per gemm: batching turned off, since the random shapes here all have few positions per image; and
+ * im2col for the 3×3 shapes that Winograd would take (winograd.test.ts covers those).
+ */
+const perImage: ConvOptions = { batchMaxPositions: 0, winogradMinChannels: Infinity };
 
 test('wasm conv2d passes == reference on random shapes', () => {
   if (!wasmOrSkip('wasm conv2d random shapes')) return;

@@ -1,0 +1,222 @@
+/**
+ * The WebAssembly tile transforms of the Winograd F(2×2, 3×3) convolution (winograd.ts has the math and the
+ * driver). Tiles are numbered t = (n·TH + ty)·TW + tx over every image n, tile row ty < TH and column tx < TW;
+ * tile (ty, tx) of a plane starts at row 2·ty, column 2·tx. A "ξ matrix" holds, for each of the 16 entries ξ of
+ * a 4×4 tile transform, a (channels × T) matrix with rows ldT floats apart: element (ξ, c, t) at
+ * mat + ((ξ·chans + c)·ldT + t)·4.
+ *
+ *   wgGather_<name>(plane, Wp, planeFloats, chans, c0, c1, T, TH, TW, mat, ldT)
+ *       for channels c ∈ [c0, c1) and every tile t: the a×a patch of plane (n, c) at the tile (planes
+ *       planeFloats apart, rows Wp floats apart, plane (n, c) = n·chans + c) becomes L·patch·Lᵀ, written to the
+ *       ξ matrix (a = 4, L = Bᵀ: the input transform; a = 2, L = A: the output gradient's transform).
+ *   wgScatter_<name>(mat, ldT, chans, c0, c1, T, TH, TW, plane, Wp, planeFloats)
+ *       the reverse: the 4×4 ξ entries of tile t become L·M·Lᵀ (b×b), stored into (b = 2, L = Aᵀ: the output
+ *       transform) or added onto (b = 4, L = B: the input gradient, tiles overlap) plane (n, c) at the tile.
+ *   copyPlanes(src, srcPlane, srcW, dst, dstPlane, dstW, rows, cols, planes): copyRows over `planes` planes.
+ *
+ * Four consecutive tiles share the f32x4 lanes: patches load row by row per tile and 4×4 transposes turn them
+ * into vectors over the tiles, so each ξ row is written with whole-vector stores. A last group past T reuses
+ * tile t₀'s patch (gather; ξ matrices have ldT ≥ T rounded up to 4 columns, so the extra lanes land in padding)
+ * or skips the extra tiles (scatter). Threads take disjoint channel ranges.
+ */
+import type { FuncRef, FunctionBuilder, ModuleBuilder } from './builder.ts';
+import { bumpBy, forLoop, transpose4 } from './emit.ts';
+
+/** A matrix of 0 / ±1 entries, rows of coefficients. */
+export type SignMatrix = readonly (readonly number[])[];
+
+/** Pushes Σ coeffs[k]·locals[k] (coefficients 0 or ±1, summed left to right), or a zero vector. */
+function signCombo(f: FunctionBuilder, coeffs: readonly number[], locals: readonly number[]): void {
+  let first = true;
+  coeffs.forEach((c, k) => {
+    if (c === 0) return;
+    if (c !== 1 && c !== -1) throw new Error(`signCombo: coefficient ${c}`);
+    f.get(locals[k]);
+    if (first) {
+      if (c === -1) f.f32x4Neg();
+      first = false;
+    } else if (c === 1) f.f32x4Add();
+    else f.f32x4Sub();
+  });
+  if (first) f.v128ConstF32([0, 0, 0, 0]);
+}
+
+/** out[i][j] = Σ_r Σ_s L[i][r]·L[j][s]·inp[r][s] into fresh v128 locals (rows of L first, then columns). */
+function sandwich(f: FunctionBuilder, L: SignMatrix, inp: number[][]): number[][] {
+  const rows = L.length, inner = L[0].length;
+  const half = Array.from({ length: rows }, () => Array.from({ length: inner }, () => f.local('v128')));
+  for (let i = 0; i < rows; i++) {
+    for (let s = 0; s < inner; s++) {
+      signCombo(f, L[i], inp.map((row) => row[s]));
+      f.set(half[i][s]);
+    }
+  }
+  const out = Array.from({ length: rows }, () => Array.from({ length: rows }, () => f.local('v128')));
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < rows; j++) {
+      signCombo(f, L[j], half[i]);
+      f.set(out[i][j]);
+    }
+  }
+  return out;
+}
+
+const TILE_PARAMS = [['chans', 'i32'], ['c0', 'i32'], ['c1', 'i32'], ['T', 'i32'], ['TH', 'i32'], ['TW', 'i32']] as const;
+
+/**
+ * The walk shared by gather and scatter: for c ∈ [c0, c1), for groups of 4 tiles from t₀ = 0, sets lane addresses
+ * `a0`..`a3` (tile patches in plane (n, c)), `live1`..`live3` (whether tile t₀ + l < T) and `xi` (the address of
+ * (ξ = 0, c, t₀) in the ξ matrix), then runs body. Locals it declares: c, t0, tx, ty, tile, a0..a3, live1..3,
+ * xi, rowXi, Wp4, step, planeStep.
+ */
+function tileWalk(f: FunctionBuilder, body: () => void): void {
+  for (const n of ['c', 't0', 'tx', 'ty', 'tile', 'a0', 'a1', 'a2', 'a3', 'live1', 'live2', 'live3', 'xi', 'rowXi', 'Wp4', 'rowStep', 'planeStep', 'lane'])
+    f.local('i32', n);
+  f.get('Wp').i32Const(2).i32Shl().set('Wp4');
+  // past the last tile of a row: to the next tile row (2 plane rows down), back to column 0
+  f.get('Wp').get('TW').i32Sub().i32Const(3).i32Shl().set('rowStep');
+  // past the last tile row of plane (n, c): to plane (n + 1, c)
+  f.get('chans').get('planeFloats').i32Mul().get('TH').get('Wp').i32Mul().i32Const(1).i32Shl().i32Sub().i32Const(2).i32Shl().set('planeStep');
+  forLoop(f, 'c', 'c1', 1, () => f.get('c0'), () => {
+    f.get('plane').get('c').get('planeFloats').i32Mul().i32Const(2).i32Shl().i32Add().set('tile');
+    f.i32Const(0).set('tx');
+    f.i32Const(0).set('ty');
+    f.get('mat').get('c').get('ldT').i32Mul().i32Const(2).i32Shl().i32Add().set('rowXi');
+    forLoop(f, 't0', 'T', 4, () => f.i32Const(0), () => {
+      f.get('rowXi').get('t0').i32Const(2).i32Shl().i32Add().set('xi');
+      for (let l = 0; l < 4; l++) {
+        if (l > 0) {
+          // live_l = t₀ + l < T; a dead lane points at tile t₀'s patch
+          f.get('t0').i32Const(l).i32Add().get('T').i32LtS().set(`live${l}`);
+          f.get('tile').get('a0').get(`live${l}`).select().set(`a${l}`);
+        } else {
+          f.get('tile').set('a0');
+        }
+        // advance to the next tile: tx + 1, wrapping to the next tile row and the next image's plane
+        f.get('tile').i32Const(8).i32Add().set('tile');
+        f.get('tx').i32Const(1).i32Add().tee('tx').get('TW').i32Eq().if(() => {
+          f.i32Const(0).set('tx');
+          bumpBy(f, 'tile', 'rowStep');
+          f.get('ty').i32Const(1).i32Add().tee('ty').get('TH').i32Eq().if(() => {
+            f.i32Const(0).set('ty');
+            bumpBy(f, 'tile', 'planeStep');
+          });
+        });
+      }
+      body();
+    });
+  });
+}
+
+/** Pushes the address of row r of lane l's patch. */
+function patchRow(f: FunctionBuilder, l: number, r: number): FunctionBuilder {
+  f.get(`a${l}`);
+  if (r > 0) f.get('Wp4').i32Const(r).i32Mul().i32Add();
+  return f;
+}
+
+/** Pushes the address of ξ row `xi` at this group in the ξ matrix (rows chans·ldT floats apart per ξ). */
+function xiRow(f: FunctionBuilder, xi: number): FunctionBuilder {
+  f.get('xi');
+  if (xi > 0) f.get('chans').get('ldT').i32Mul().i32Const(4 * xi).i32Mul().i32Add();
+  return f;
+}
+
+/** wgGather_<name>: a×a patches (a = L's column count, 2 or 4) to the 16 ξ rows, out = L·patch·Lᵀ (L is 4×a). */
+export function emitTileGather(m: ModuleBuilder, name: string, L: SignMatrix): void {
+  const a = L[0].length;
+  if (L.length !== 4 || (a !== 2 && a !== 4)) throw new Error('wgGather: L must be 4×2 or 4×4');
+  const params = [['plane', 'i32'], ['Wp', 'i32'], ['planeFloats', 'i32'], ...TILE_PARAMS, ['mat', 'i32'], ['ldT', 'i32']] as const;
+  m.func(`wgGather_${name}`, params, [], (f) => {
+    const rowsOfLane = Array.from({ length: 4 }, () => f.local('v128'));
+    const tmp = Array.from({ length: 4 }, () => f.local('v128'));
+    const D = Array.from({ length: a }, () => Array.from({ length: 4 }, () => f.local('v128')));
+    tileWalk(f, () => {
+      // D[r][s] = the lanes' patch element (r, s): row r of each lane, transposed
+      for (let r = 0; r < a; r++) {
+        for (let l = 0; l < 4; l++) {
+          patchRow(f, l, r);
+          if (a === 4) f.v128Load(); else f.v128Load64Zero();
+          f.set(rowsOfLane[l]);
+        }
+        transpose4(f, rowsOfLane, tmp, D[r]);
+      }
+      const out = sandwich(f, L, D.map((row) => row.slice(0, a)));
+      for (let i = 0; i < 4; i++) {
+        for (let j = 0; j < 4; j++) {
+          xiRow(f, 4 * i + j).get(out[i][j]).v128Store();
+        }
+      }
+    });
+  });
+}
+
+/**
+ * wgScatter_<name>: the 16 ξ rows to b×b patches (b = L's row count, 2 or 4), patch = L·M·Lᵀ (L is b×4), stored
+ * (mode 'store', b = 2) or added (mode 'add', b = 4; overlapping tiles add in lane order).
+ */
+export function emitTileScatter(m: ModuleBuilder, name: string, L: SignMatrix, mode: 'store' | 'add'): void {
+  const b = L.length;
+  if (L[0].length !== 4 || (b !== 2 && b !== 4) || (mode === 'add') !== (b === 4)) throw new Error('wgScatter: L must be 2×4 (store) or 4×4 (add)');
+  const params = [['mat', 'i32'], ['ldT', 'i32'], ...TILE_PARAMS, ['plane', 'i32'], ['Wp', 'i32'], ['planeFloats', 'i32']] as const;
+  m.func(`wgScatter_${name}`, params, [], (f) => {
+    const M = Array.from({ length: 4 }, () => Array.from({ length: 4 }, () => f.local('v128')));
+    const tmp = Array.from({ length: 4 }, () => f.local('v128'));
+    const lanesRow = Array.from({ length: 4 }, () => f.local('v128'));
+    const zero = f.local('v128');
+    tileWalk(f, () => {
+      for (let r = 0; r < 4; r++) for (let s = 0; s < 4; s++) xiRow(f, 4 * r + s).v128Load().set(M[r][s]);
+      const out = sandwich(f, L, M);
+      for (let i = 0; i < b; i++) {
+        // lanesRow[l] = row i of lane l's patch
+        const cols = [0, 1, 2, 3].map((j) => (j < b ? out[i][j] : zero));
+        transpose4(f, cols, tmp, lanesRow);
+        for (let l = 0; l < 4; l++) {
+          const write = () => {
+            if (mode === 'add') {
+              patchRow(f, l, i);
+              patchRow(f, l, i).v128Load().get(lanesRow[l]).f32x4Add().v128Store();
+            } else {
+              patchRow(f, l, i).get(lanesRow[l]).v128Store64Lane(0);
+            }
+          };
+          if (l === 0) write(); else f.get(`live${l}`).if(write);
+        }
+      }
+    });
+  });
+}
+
+/** copyPlanes: copyRows(src + p·srcPlane, srcW, dst + p·dstPlane, dstW, rows, cols) for p < planes (floats). */
+export function emitCopyPlanes(m: ModuleBuilder, copyRows: FuncRef): void {
+  const params = [['src', 'i32'], ['srcPlane', 'i32'], ['srcW', 'i32'], ['dst', 'i32'], ['dstPlane', 'i32'], ['dstW', 'i32'],
+    ['rows', 'i32'], ['cols', 'i32'], ['planes', 'i32']] as const;
+  m.func('copyPlanes', params, [], (f) => {
+    f.local('i32', 'p');
+    f.local('i32', 's4');
+    f.local('i32', 'd4');
+    f.get('srcPlane').i32Const(2).i32Shl().set('s4');
+    f.get('dstPlane').i32Const(2).i32Shl().set('d4');
+    forLoop(f, 'p', 'planes', 1, () => f.i32Const(0), () => {
+      f.get('src').get('srcW').get('dst').get('dstW').get('rows').get('cols').call(copyRows);
+      bumpBy(f, 'src', 's4');
+      bumpBy(f, 'dst', 'd4');
+    });
+  });
+}
+
+/** F(2×2, 3×3)'s transform matrices (Lavin & Gray): y = Aᵀ[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]A on a 4×4 input tile d. */
+export const WINOGRAD_BT: SignMatrix = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
+export const WINOGRAD_AT: SignMatrix = [[1, 1, 1, 0], [0, 1, -1, -1]];
+const transpose = (L: SignMatrix): SignMatrix => L[0].map((_, j) => L.map((row) => row[j]));
+
+/**
+ * The four transforms: input d → Bᵀ·d·B, output M → Aᵀ·M·A, output gradient dY → A·dY·Aᵀ and input gradient
+ * dV → B·dV·Bᵀ (added onto the overlapping tiles).
+ */
+export function emitWinograd(m: ModuleBuilder): void {
+  emitTileGather(m, 'input', WINOGRAD_BT);
+  emitTileScatter(m, 'output', WINOGRAD_AT, 'store');
+  emitTileGather(m, 'outputGrad', transpose(WINOGRAD_AT));
+  emitTileScatter(m, 'inputGrad', transpose(WINOGRAD_BT), 'add');
+}
