@@ -266,6 +266,8 @@ export class FunctionBuilder {
   f64x2Add(): this { return this.simd(0xf0); }
   f64x2Sub(): this { return this.simd(0xf1); }
   f64x2Mul(): this { return this.simd(0xf2); }
+  f64x2Div(): this { return this.simd(0xf3); }
+  f64x2Sqrt(): this { return this.simd(0xef); }
   /** f32 lanes 0, 1 widened to an f64x2 (exact). */
   f64x2PromoteLowF32x4(): this { return this.simd(0x5f); }
   /** The two f64 lanes rounded to f32 lanes 0, 1 (round to nearest even); lanes 2, 3 are zero. */

@@ -24,6 +24,7 @@
 import { ModuleBuilder, type FunctionBuilder, type FuncRef } from './builder.ts';
 import { bump, bumpBy, forLoop, minI32, transpose4 } from './emit.ts';
 import { emitCopyPlanes, emitWinograd } from './winograd_module.ts';
+import { emitLamb } from './lamb_module.ts';
 
 export interface KernelModuleOptions {
   /** Emit f32x4.relaxed_madd for the micro-kernel's multiply-adds (only where the runtime validated it). */
@@ -67,6 +68,9 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   /** copyRows over planes: plane p from src + p·srcPlane floats to dst + p·dstPlane floats. */
   copyPlanes(src: number, srcPlane: number, srcW: number, dst: number, dstPlane: number, dstW: number,
     rows: number, cols: number, planes: number): void;
+  /** LAMB's update passes (lamb_module.ts): prm and norms are f64 blocks. */
+  lambDir(w: number, g: number, m: number, v: number, u: number, n: number, prm: number, flags: number, norms: number): void;
+  lambApply(w: number, u: number, n: number, prm: number): void;
   /** Winograd F(2×2, 3×3) tile transforms (winograd_module.ts). */
   wgGather_input(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
     TH: number, TW: number, mat: number, ldT: number): void;
@@ -1428,5 +1432,6 @@ export function buildKernelModule(opts: KernelModuleOptions): Uint8Array {
   for (const op of BINARY_OPS) emitBinary(m, op);
   for (const op of UNARY_OPS) emitUnary(m, op);
   emitBatchNorm(m);
+  emitLamb(m);
   return m.build();
 }

@@ -9,6 +9,7 @@ import type { indexSelect, indexAdd, gather, scatterAdd } from '../../kernels/cp
 import type { gemm } from '../../kernels/cpu/gemm.ts';
 import type { channelStats, channelNormalize, channelNormalizeBackward, layerNormForward, layerNormBackward } from '../../kernels/cpu/norm.ts';
 import type { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from '../../kernels/cpu/conv2d.ts';
+import type { lambUpdate } from '../../kernels/cpu/lamb.ts';
 import type { activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight } from '../../kernels/cpu/active_conv.ts';
 import type {
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
@@ -48,4 +49,6 @@ export interface Backend {
   avgPool2dBackward: typeof avgPool2dBackward;
   adaptiveAvgPool2d: typeof adaptiveAvgPool2d;
   adaptiveAvgPool2dBackward: typeof adaptiveAvgPool2dBackward;
+  /** LAMB's per-parameter update on host arrays (kernels/cpu/lamb.ts); optional: the optimizer falls back to the reference. */
+  lambUpdate?: typeof lambUpdate;
 }

@@ -2,7 +2,7 @@
  * The CPU backend. Matrix products and convolutions (dense and active-site) run on the WebAssembly SIMD
  * kernels, on every core, when the runtime has them (float32; float64 stays in TypeScript for gradient checks);
  * otherwise on the plain TypeScript kernels. So do the elementwise arithmetic and ReLU maps and the batch-norm
- * channel passes (each wasm kernel hands the layouts and ops it does not cover to its reference). Everything else
+ * channel passes and LAMB's update (each wasm kernel hands the layouts and ops it does not cover to its reference). Everything else
  * is the reference loop, already a single pass.
  * `SPARKTS_WASM=0` forces the TypeScript kernels; `SPARKTS_THREADS=n` sets the thread count.
  */
@@ -24,6 +24,7 @@ import { conv2dWasm, conv2dBackwardInputWasm, conv2dBackwardWeightWasm } from '.
 import { activeConv2dWasm, activeConv2dBackwardInputWasm, activeConv2dBackwardWeightWasm } from '../../kernels/wasm/active_conv.ts';
 import { unaryWasm, binaryWasm } from '../../kernels/wasm/elementwise.ts';
 import { channelStatsWasm, channelNormalizeWasm, channelNormalizeBackwardWasm } from '../../kernels/wasm/norm.ts';
+import { lambUpdateWasm } from '../../kernels/wasm/lamb.ts';
 
 const fast = wasmAvailable();
 
@@ -44,4 +45,5 @@ export const cpuBackend: Backend = {
   channelNormalizeBackward: fast ? channelNormalizeBackwardWasm : channelNormalizeBackward,
   layerNormForward, layerNormBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
+  ...(fast ? { lambUpdate: lambUpdateWasm } : {}),
 };
