@@ -4,6 +4,9 @@
  *   indexAdd:    the adjoint, dx[o, index[i], j] += dy[o, i, j]
  *   gather:      out[…, i_d, …] = x[…, index[…, i_d, …], …] along axis d (index has the output's shape)
  *   scatterAdd:  the adjoint of gather
+ *   sitesGather: x (N, C, P) → rows (V, C), rows[v, c] = x[n, c, p] for site v at flat position sites[v] = n·P + p
+ *                (the SparK encoder's visible positions of an NCHW map, P = H·W, without a channels-last copy)
+ *   sitesScatter: the adjoint, y (N, C, P) zero except y[n, c, p] += rows[v, c]
  * Indices are checked by the op layer before they reach these loops.
  */
 import type { FloatArray } from '../../src/tensor/dtype.ts';
@@ -58,4 +61,21 @@ export function gather(x: FloatArray, xShape: readonly number[], axis: number, i
 export function scatterAdd(dy: FloatArray, xShape: readonly number[], axis: number, index: Int32Array, indexShape: readonly number[], dx: FloatArray): void {
   dx.fill(0);
   forEachGathered(xShape, indexShape, axis, index, (flat, off) => { dx[off] += dy[flat]; });
+}
+
+export function sitesGather(x: FloatArray, N: number, C: number, P: number, sites: Int32Array, rows: FloatArray): void {
+  const V = sites.length;
+  for (let v = 0; v < V; v++) {
+    const s = sites[v], n = Math.floor(s / P), base = n * C * P + (s - n * P);
+    for (let c = 0; c < C; c++) rows[v * C + c] = x[base + c * P];
+  }
+}
+
+export function sitesScatter(rows: FloatArray, N: number, C: number, P: number, sites: Int32Array, y: FloatArray): void {
+  y.fill(0);
+  const V = sites.length;
+  for (let v = 0; v < V; v++) {
+    const s = sites[v], n = Math.floor(s / P), base = n * C * P + (s - n * P);
+    for (let c = 0; c < C; c++) y[base + c * P] += rows[v * C + c];
+  }
 }

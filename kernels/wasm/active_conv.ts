@@ -15,18 +15,26 @@
  * Depthwise convolutions (G = C = K) instead read zero-bordered copies of the planes directly, a filter row at a
  * time in f32x4 (see `depthwiseActive`); those with a column dilation other than 1 go to the JS kernel.
  * Float32 throughout; Float64Array arguments go to the JS kernels.
- * Left out: bias (the op adds it at the sites), threads.
+ * Threads: the sites split into one contiguous range per thread, each running its blocks (gather, gemm, scatter)
+ * as one program with its own scratch; outputs at distinct sites are disjoint, while dx (overlapping receptive
+ * fields) and dw are summed per thread and the copies added at the end.
+ * Left out: bias (the op adds it at the sites).
  */
 import type { FloatArray } from '../../src/tensor/dtype.ts';
 import type { Conv2dParams } from '../cpu/conv2d.ts';
 import { activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight } from '../cpu/active_conv.ts';
-import { gemmPtr } from './gemm.ts';
+import { gemmCalls, gemmScratch } from './gemm.ts';
+import type { GemmParams } from '../cpu/gemm.ts';
+import type { ProgramCall } from './pool.ts';
 import { ACT, ACT_SLOTS } from './module.ts';
 import { validRange } from './conv2d.ts';
-import { getRuntime, type WasmRuntime } from './runtime.ts';
+import { getRuntime, splitRange, type WasmRuntime } from './runtime.ts';
 
-/** Sites per block: bounds the scratch to BLOCK·span floats. */
+/** Sites per block: bounds the scratch to BLOCK·span floats per thread. */
 const BLOCK = 512;
+
+/** Multiply-adds (sites · span · Kg) from which the sites split over the threads (a wake-up costs ~20 µs). */
+const PARALLEL_MIN_WORK = 1 << 21;
 
 function isDepthwise(p: Conv2dParams): boolean {
   return p.groups === p.C && p.groups === p.K;
@@ -51,6 +59,39 @@ function setup(rt: WasmRuntime, p: Conv2dParams, sites: Int32Array): { prm: numb
   return { prm, sitesPtr };
 }
 
+/**
+ * Splits the sites over the threads (each a contiguous range, processed BLOCK at a time with its own scratch);
+ * one range when the work is too small to be worth waking the workers. Returns the ranges and, per range, the
+ * scratch: cols (BLOCK × span), rows (BLOCK × Kg) and the gemm's packing buffers.
+ */
+function siteShares(rt: WasmRuntime, p: Conv2dParams, count: number, span: number, Kg: number, mm: GemmParams) {
+  const work = count * span * Kg;
+  const parts = work >= PARALLEL_MIN_WORK ? rt.threads : 1;
+  return splitRange(count, parts).map(([from, to]) => ({
+    from, to, cols: rt.alloc(BLOCK * span), rows: rt.alloc(BLOCK * Kg), scratch: gemmScratch(rt, mm),
+  }));
+}
+
+/** The calls of one thread's range: per block of m sites and group g, body(m, byte address of the block's sites). */
+function blocks(from: number, to: number, groups: number, sitesPtr: number, body: (m: number, at: number, g: number) => ProgramCall[]): ProgramCall[] {
+  const calls: ProgramCall[] = [];
+  for (let g = 0; g < groups; g++) {
+    for (let b = from; b < to; b += BLOCK) calls.push(...body(Math.min(BLOCK, to - b), sitesPtr + b * 4, g));
+  }
+  return calls;
+}
+
+/**
+ * Per-thread copies of an output that threads add into (dx, dw): the first is `out` itself, the others are zeroed
+ * scratch; `sum` adds them into `out` afterwards (the f32x4 add kernel, in place).
+ */
+function partials(rt: WasmRuntime, out: number, n: number, count: number) {
+  const parts = [out, ...Array.from({ length: count - 1 }, () => rt.alloc(n))];
+  for (const ptr of parts) rt.f32.fill(0, ptr >>> 2, (ptr >>> 2) + n);
+  const sum = () => { for (const ptr of parts.slice(1)) rt.kernels.binary_add(0, out, ptr, out, 0, 1, 1, n, 0, 0, 1); };
+  return { parts, sum };
+}
+
 export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2dParams, sites: Int32Array): void {
   const rt = runtimeFor(p, x, w, y);
   if (!rt) return activeConv2d(x, w, y, p, sites);
@@ -59,19 +100,17 @@ export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p:
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
   const xPtr = rt.alloc(x.length), wPtr = rt.alloc(w.length), yPtr = rt.alloc(y.length);
-  const cols = rt.alloc(BLOCK * span), rows = rt.alloc(BLOCK * Kg);
   rt.write(xPtr, x as Float32Array);
   rt.write(wPtr, w as Float32Array);
   rt.f32.fill(0, yPtr >>> 2, (yPtr >>> 2) + y.length);
-  const k = rt.kernels;
-  for (let g = 0; g < p.groups; g++) {
-    for (let from = 0; from < sites.length; from += BLOCK) {
-      const m = Math.min(BLOCK, sites.length - from), at = sitesPtr + from * 4;
-      k.actGather(prm, xPtr, at, m, cols, g, span, 1);
-      gemmPtr({ M: m, N: Kg, K: span, transA: false, transB: true, accumulate: false }, cols, wPtr + g * Kg * span * 4, rows, rt);
-      k.actScatterOut(prm, yPtr, at, m, rows, g, Kg, 1);
-    }
-  }
+  const mm = (m: number) => ({ M: m, N: Kg, K: span, transA: false, transB: true, accumulate: false });
+  // outputs at distinct sites: the threads' ranges write disjoint parts of y
+  rt.runPrograms(siteShares(rt, p, sites.length, span, Kg, mm(BLOCK)).map(({ from, to, cols, rows, scratch }) =>
+    blocks(from, to, p.groups, sitesPtr, (m, at, g) => [
+      ['actGather', [prm, xPtr, at, m, cols, g, span, 1]],
+      ...gemmCalls(mm(m), cols, wPtr + g * Kg * span * 4, rows, scratch),
+      ['actScatterOut', [prm, yPtr, at, m, rows, g, Kg, 1]],
+    ])));
   rt.read(yPtr, y.length, y as Float32Array);
   rt.reset(mark);
 }
@@ -84,19 +123,19 @@ export function activeConv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx:
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
   const dyPtr = rt.alloc(dy.length), wPtr = rt.alloc(w.length), dxPtr = rt.alloc(dx.length);
-  const cols = rt.alloc(BLOCK * span), rows = rt.alloc(BLOCK * Kg);
   rt.write(dyPtr, dy as Float32Array);
   rt.write(wPtr, w as Float32Array);
-  rt.f32.fill(0, dxPtr >>> 2, (dxPtr >>> 2) + dx.length);
-  const k = rt.kernels;
-  for (let g = 0; g < p.groups; g++) {
-    for (let from = 0; from < sites.length; from += BLOCK) {
-      const m = Math.min(BLOCK, sites.length - from), at = sitesPtr + from * 4;
-      k.actGatherOut(prm, dyPtr, at, m, rows, g, Kg, 1);
-      gemmPtr({ M: m, N: span, K: Kg, transA: false, transB: false, accumulate: false }, rows, wPtr + g * Kg * span * 4, cols, rt);
-      k.actScatter(prm, dxPtr, at, m, cols, g, span, 1);
-    }
-  }
+  const mm = (m: number) => ({ M: m, N: span, K: Kg, transA: false, transB: false, accumulate: false });
+  const shares = siteShares(rt, p, sites.length, span, Kg, mm(BLOCK));
+  // receptive fields of neighbouring sites overlap: each thread adds into its own copy of dx
+  const dxs = partials(rt, dxPtr, dx.length, shares.length);
+  rt.runPrograms(shares.map(({ from, to, cols, rows, scratch }, t) =>
+    blocks(from, to, p.groups, sitesPtr, (m, at, g) => [
+      ['actGatherOut', [prm, dyPtr, at, m, rows, g, Kg, 1]],
+      ...gemmCalls(mm(m), rows, wPtr + g * Kg * span * 4, cols, scratch),
+      ['actScatter', [prm, dxs.parts[t], at, m, cols, g, span, 1]],
+    ])));
+  dxs.sum();
   rt.read(dxPtr, dx.length, dx as Float32Array);
   rt.reset(mark);
 }
@@ -109,19 +148,19 @@ export function activeConv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
   const xPtr = rt.alloc(x.length), dyPtr = rt.alloc(dy.length), dwPtr = rt.alloc(dw.length);
-  const cols = rt.alloc(BLOCK * span), rows = rt.alloc(BLOCK * Kg);
   rt.write(xPtr, x as Float32Array);
   rt.write(dyPtr, dy as Float32Array);
-  rt.f32.fill(0, dwPtr >>> 2, (dwPtr >>> 2) + dw.length);
-  const k = rt.kernels;
-  for (let g = 0; g < p.groups; g++) {
-    for (let from = 0; from < sites.length; from += BLOCK) {
-      const m = Math.min(BLOCK, sites.length - from), at = sitesPtr + from * 4;
-      k.actGather(prm, xPtr, at, m, cols, g, span, 1);
-      k.actGatherOut(prm, dyPtr, at, m, rows, g, Kg, 1);
-      gemmPtr({ M: Kg, N: span, K: m, transA: true, transB: false, accumulate: true }, rows, cols, dwPtr + g * Kg * span * 4, rt);
-    }
-  }
+  const mm = (m: number) => ({ M: Kg, N: span, K: m, transA: true, transB: false, accumulate: true });
+  const shares = siteShares(rt, p, sites.length, span, Kg, mm(BLOCK));
+  // each thread sums its sites' products into its own dw
+  const dws = partials(rt, dwPtr, dw.length, shares.length);
+  rt.runPrograms(shares.map(({ from, to, cols, rows, scratch }, t) =>
+    blocks(from, to, p.groups, sitesPtr, (m, at, g) => [
+      ['actGather', [prm, xPtr, at, m, cols, g, span, 1]],
+      ['actGatherOut', [prm, dyPtr, at, m, rows, g, Kg, 1]],
+      ...gemmCalls(mm(m), rows, cols, dws.parts[t] + g * Kg * span * 4, scratch),
+    ])));
+  dws.sum();
   rt.read(dwPtr, dw.length, dw as Float32Array);
   rt.reset(mark);
 }

@@ -13,7 +13,8 @@
  * a caller with many independent gemms (conv2d.ts, one per image) can give each thread a whole gemm as a program.
  * `gemmWasm` is the typed-array entry: it copies A, B (and C when accumulating) in and C out. Float64
  * operands (gradient checks) go to the plain-JS gemm, which accumulates in doubles: the fast path is float32.
- * Threads: with the runtime's worker pool, each `macro` call is split over its nc columns at multiples of NR:
+ * Threads: with the runtime's worker pool, a C narrower than ROW_SPLIT_MAX_N columns splits its rows over the
+ * threads (each packing and multiplying its own rows); otherwise each `macro` call is split over its nc columns at multiples of NR:
  * thread t runs macro(mc, js1 − js0, kc, pa, pb + js0·kc·4, pcBlock + js0·4, ldc, acc, its own tmp) on columns
  * [js0, js1) of the same packed block, the calling thread included. Packing stays on the calling thread.
  * Left out: strided operands, alpha/beta other than 0/1.
@@ -21,7 +22,7 @@
 import type { FloatArray } from '../../src/tensor/dtype.ts';
 import { gemm, type GemmParams } from '../cpu/gemm.ts';
 import { MR, NR } from './module.ts';
-import { getRuntime, requireRuntime, type WasmRuntime } from './runtime.ts';
+import { getRuntime, requireRuntime, splitRange, type WasmRuntime } from './runtime.ts';
 import type { ProgramCall } from './pool.ts';
 
 /**
@@ -39,6 +40,13 @@ const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
  * costs tens of microseconds, about what 2²² multiply-adds take on one core.
  */
 const PARALLEL_MIN_WORK = 1 << 22;
+
+/**
+ * Columns of C below which a large gemm splits its rows over the threads (each packing its own rows of A) instead
+ * of splitting each packed block's columns: with a narrow C, packing A (on the calling thread) cost as much as the
+ * products. ResNet-18's last stage at 64² input (C = 512 × 64 columns, K = 4608) ran at 25 GFLOP/s that way.
+ */
+const ROW_SPLIT_MAX_N = 256;
 
 /** One thread's gemm scratch (byte addresses): the packed MC×KC block of A, the packed KC×NC panel of B, an MR×NR edge tile. */
 export interface GemmScratch { pa: number; pb: number; tmp: number }
@@ -101,9 +109,20 @@ export function gemmPtr(p: GemmParams, aPtr: number, bPtr: number, cPtr: number,
     return;
   }
   const mark = rt.mark();
-  const scratch = gemmScratch(rt, p);
   const pool = rt.pool();
   const threads = pool ? pool.threads : 1;
+  if (pool && N < ROW_SPLIT_MAX_N && M >= 2 * MC && M * N * K >= PARALLEL_MIN_WORK) {
+    // Narrow C: packing A costs as much as the products, so each thread packs and multiplies its own rows.
+    const lda = p.transA ? M : K;
+    rt.runPrograms(splitRange(M, threads, MR).map(([i0, i1]) => {
+      const sub = { ...p, M: i1 - i0 };
+      const a = aPtr + (p.transA ? i0 : i0 * lda) * 4;
+      return gemmCalls(sub, a, bPtr, cPtr + i0 * N * 4, gemmScratch(rt, sub), { a: lda });
+    }));
+    rt.reset(mark);
+    return;
+  }
+  const scratch = gemmScratch(rt, p);
   const tmps = [scratch.tmp, ...Array.from({ length: threads - 1 }, () => rt.alloc(MR * NR))];
   const kern = rt.kernels as unknown as Record<string, (...args: number[]) => void>;
   for (const [name, args] of gemmCalls(p, aPtr, bPtr, cPtr, scratch)) {

@@ -22,6 +22,7 @@ import { noGrad } from '../../src/autograd/mode.ts';
 import { cast, mul, div, add } from '../../src/ops/elementwise.ts';
 import { sum } from '../../src/ops/reduce.ts';
 import { permute, reshape, indexSelect, indexScatter, upsampleNearest } from '../../src/ops/movement.ts';
+import { gatherSites, scatterSites } from '../../src/ops/sites.ts';
 import * as F from '../../src/ops/functional.ts';
 import type { ForwardContext, Module } from '../../src/nn/module.ts';
 import { Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d, LayerNorm, AdaptiveAvgPool2d } from '../../src/nn/layers.ts';
@@ -105,6 +106,15 @@ function gatherRows(xBHWC: Tensor, ctx: SparseContext, fn: (rows: Tensor) => Ten
   return reshape(indexScatter(out, 0, rows, B * H * W), [B, H, W, out.shape[1]]);
 }
 
+/** The same for a (B, C, H, W) map, read and written in place (gatherSites / scatterSites): no channels-last copy. */
+function gatherSitesNCHW(xBCHW: Tensor, ctx: SparseContext, fn: (rows: Tensor) => Tensor): Tensor {
+  const [B, , H, W] = xBCHW.shape;
+  if (B !== ctx.batch) throw new Error(`sparse layer: input ${shapeStr(xBCHW.shape)} has batch ${B} but the mask has ${ctx.batch}`);
+  const sites = ctx.visibleRows(H, W);
+  const out = fn(gatherSites(xBCHW, sites));
+  return scatterSites(out, sites, [B, out.shape[1], H, W]);
+}
+
 /** PyTorch's conv output size along one axis. */
 function convOut(size: number, k: number, stride: number, pad: number, dilation: number): number {
   return Math.floor((size + 2 * pad - dilation * (k - 1) - 1) / stride) + 1;
@@ -148,10 +158,9 @@ export class SparseBatchNorm2d extends BatchNorm2d {
     if (x.ndim !== 4) throw new Error(`SparseBatchNorm2d: expected (B, C, H, W), got ${shapeStr(x.shape)}`);
     const useBatchStats = this.training || !this.running_mean;
     if (this.training && this.num_batches_tracked) (this.num_batches_tracked.data as BigInt64Array)[0] += 1n;
-    const y = gatherRows(permute(x, [0, 2, 3, 1]), c, (rows) => F.batchNorm(rows, this.running_mean, this.running_var, this.weight, this.bias, {
+    return gatherSitesNCHW(x, c, (rows) => F.batchNorm(rows, this.running_mean, this.running_var, this.weight, this.bias, {
       training: useBatchStats, momentum: this.momentum, eps: this.eps,
     }));
-    return permute(y, [0, 3, 1, 2]);
   }
 }
 
@@ -162,7 +171,7 @@ export class SparseLayerNorm extends LayerNorm {
     if (x.ndim !== 4) throw new Error(`SparseLayerNorm: expected a 4-D map, got ${shapeStr(x.shape)}`);
     const norm = (rows: Tensor) => F.layerNorm(rows, this.normalizedShape, this.weight, this.bias, this.eps);
     if (this.dataFormat === 'channelsLast') return gatherRows(x, c, norm);
-    return permute(gatherRows(permute(x, [0, 2, 3, 1]), c, norm), [0, 3, 1, 2]);
+    return gatherSitesNCHW(x, c, norm);
   }
 }
 

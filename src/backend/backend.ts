@@ -5,7 +5,7 @@
 import type { unary, binary, where } from '../../kernels/cpu/elementwise.ts';
 import type { reduce, argmax } from '../../kernels/cpu/reduce.ts';
 import type { stridedCopy } from '../../kernels/cpu/copy.ts';
-import type { indexSelect, indexAdd, gather, scatterAdd } from '../../kernels/cpu/gather.ts';
+import type { indexSelect, indexAdd, gather, scatterAdd, sitesGather, sitesScatter } from '../../kernels/cpu/gather.ts';
 import type { gemm } from '../../kernels/cpu/gemm.ts';
 import type { channelStats, channelNormalize, channelNormalizeBackward, layerNormForward, layerNormBackward } from '../../kernels/cpu/norm.ts';
 import type { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from '../../kernels/cpu/conv2d.ts';
@@ -29,6 +29,8 @@ export interface Backend {
   stridedCopy: typeof stridedCopy;
   indexSelect: typeof indexSelect;
   indexAdd: typeof indexAdd;
+  sitesGather: typeof sitesGather;
+  sitesScatter: typeof sitesScatter;
   gather: typeof gather;
   scatterAdd: typeof scatterAdd;
   gemm: typeof gemm;

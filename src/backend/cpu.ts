@@ -10,7 +10,7 @@ import type { Backend } from './backend.ts';
 import { unary, binary, where } from '../../kernels/cpu/elementwise.ts';
 import { reduce, argmax } from '../../kernels/cpu/reduce.ts';
 import { stridedCopy } from '../../kernels/cpu/copy.ts';
-import { indexSelect, indexAdd, gather, scatterAdd } from '../../kernels/cpu/gather.ts';
+import { indexSelect, indexAdd, gather, scatterAdd, sitesGather, sitesScatter } from '../../kernels/cpu/gather.ts';
 import { gemm } from '../../kernels/cpu/gemm.ts';
 import { channelStats, channelNormalize, channelNormalizeBackward, layerNormForward, layerNormBackward } from '../../kernels/cpu/norm.ts';
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from '../../kernels/cpu/conv2d.ts';
@@ -32,7 +32,7 @@ export const cpuBackend: Backend = {
   name: fast ? `cpu (${wasmDescription()})` : 'cpu (TypeScript kernels, 1 thread)',
   unary: fast ? unaryWasm : unary,
   binary: fast ? binaryWasm : binary,
-  where, reduce, argmax, stridedCopy, indexSelect, indexAdd, gather, scatterAdd,
+  where, reduce, argmax, stridedCopy, indexSelect, indexAdd, gather, scatterAdd, sitesGather, sitesScatter,
   gemm: fast ? gemmWasm : gemm,
   conv2d: fast ? conv2dWasm : conv2d,
   conv2dBackwardInput: fast ? conv2dBackwardInputWasm : conv2dBackwardInput,

@@ -4,9 +4,10 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import {
   reshape, permute, transpose, expand, slice, narrow, pad, concat, stack, repeat, upsampleNearest, indexSelect, indexScatter, gather,
-  flatten, squeeze, unsqueeze, tensor, arange, randn,
+  flatten, squeeze, unsqueeze, tensor, arange, randn, type Tensor,
 } from '../../src/index.ts';
 import { gradcheck, leaf, seed, seededData, shapeArb, RUNS } from '../helpers/gradcheck.ts';
+import { gatherSites, scatterSites } from '../../src/ops/sites.ts';
 
 const nonEmpty = shapeArb(1, 4, 4);
 
@@ -106,6 +107,28 @@ test('indexScatter is the adjoint of indexSelect: <select(x), y> = <x, scatter(y
     const rhs = (x.mul(indexScatter(y, axis, index, n)).sum()).item();
     assert.ok(Math.abs(lhs - rhs) < 1e-12 * (1 + Math.abs(lhs)));
   }), RUNS);
+});
+
+test('gatherSites / scatterSites: the visible positions of an NCHW map as (sites, C) rows, equal to permute + indexSelect, adjoint, gradients check', () => {
+  const dims = fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }));
+  fc.assert(fc.property(dims, seed, fc.double({ min: 0.1, max: 1, noNaN: true }), ([N, C, H, W], s, keep) => {
+    const picked = Array.from({ length: N * H * W }, (_, i) => i).filter((i) => seededData(s + i, 1, 0, 1)[0] < keep);
+    const sites = tensor(picked, [picked.length], { dtype: 'int32' });
+    const x = leaf([N, C, H, W], s).detach();
+    const viaPermute = indexSelect(reshape(permute(x, [0, 2, 3, 1]), [N * H * W, C]), 0, sites);
+    const flat = (t: Tensor) => Array.from(t.data as Float64Array);
+    assert.equal(flat(gatherSites(x, sites)), flat(viaPermute));
+    const rows = leaf([picked.length, C], s + 1).detach();
+    const back = permute(reshape(indexScatter(rows, 0, sites, N * H * W), [N, H, W, C]), [0, 3, 1, 2]);
+    assert.equal(flat(scatterSites(rows, sites, [N, C, H, W])), flat(back));
+    const lhs = gatherSites(x, sites).mul(rows).sum().item(), rhs = x.mul(scatterSites(rows, sites, [N, C, H, W])).sum().item();
+    assert.ok(Math.abs(lhs - rhs) < 1e-12 * (1 + Math.abs(lhs)));
+    gradcheck((t) => gatherSites(t, sites), [leaf([N, C, H, W], s + 2)]);
+    gradcheck((t) => scatterSites(t, sites, [N, C, H, W]), [leaf([picked.length, C], s + 3)]);
+  }), RUNS);
+  assert.throws(() => gatherSites(randn([2, 3]), tensor([0], [1], { dtype: 'int32' })), /gatherSites: input must be \(N, C, H, W\), got \[2, 3\]/);
+  assert.throws(() => gatherSites(randn([1, 2, 2, 2]), tensor([4], [1], { dtype: 'int32' })), /gatherSites: sites holds 4, out of range for a dim of size 4/);
+  assert.throws(() => scatterSites(randn([2, 3]), tensor([0], [1], { dtype: 'int32' }), [1, 3, 2, 2]), /scatterSites: rows \[2, 3\] must be \(sites = 1, C = 3\)/);
 });
 
 test('reshape errors say what was asked', () => {

@@ -75,7 +75,7 @@ test('wasm active-site conv passes == reference restricted to the sites, random 
   }), { numRuns: 150 });
 });
 
-test('more sites than one block (512), SparK-like 3×3 with 64 output channels', () => {
+test('more sites than one block (512), SparK-like 3×3 with 64 output channels; sites split over the threads', () => {
   if (!wasmOrSkip('wasm active-site conv, many sites')) return;
   const p: Conv2dParams = {
     N: 2, C: 8, H: 24, W: 24, K: 64, R: 3, S: 3, OH: 24, OW: 24, strideH: 1, strideW: 1, padH: 1, padW: 1,
@@ -84,6 +84,9 @@ test('more sites than one block (512), SparK-like 3×3 with 64 output channels',
   const rand = seeded(3);
   const sites = Int32Array.from([...Array(2 * 24 * 24).keys()].filter(() => rand() < 0.7));
   check(p, sites, 4);
+  // enough work to split the sites over the threads (sites·span·Kg ≥ 2²¹), several blocks per thread, 2 groups
+  const q: Conv2dParams = { ...p, N: 4, C: 16, groups: 2 };
+  check(q, Int32Array.from([...Array(4 * 24 * 24).keys()].filter(() => rand() < 0.7)), 5);
 });
 
 test('depthwise 7×7 (ConvNeXt-like), stride 1 and 2, at 60% of the sites: the wasm depthwise path', () => {

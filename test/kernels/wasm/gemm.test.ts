@@ -109,6 +109,23 @@ test('gemmPtr on a one-page memory that must grow, plain and shared (the layout 
   }
 });
 
+test('gemmPtr on 2 and 3 threads: a narrow C splits its rows, a wide one each block\'s columns; every mode', () => {
+  if (!wasmOrSkip('gemmPtr threads')) return;
+  let seed = 300;
+  for (const threads of [2, 3]) {
+    const rt = new WasmRuntime({ threads });
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        // rows: N < 256, M ≥ 2·MC, M·N·K ≥ 2²²; rows not a multiple of the threads, K past one KC slice
+        checkPtr(rt, { M: 301, N: 47, K: 300, transA, transB, accumulate: seed % 2 === 0 }, seed++);
+        // columns: N ≥ 256, each macro block large enough to split
+        checkPtr(rt, { M: 130, N: 300, K: 270, transA, transB, accumulate: seed % 2 === 0 }, seed++);
+      }
+    }
+    rt.pool()?.close();
+  }
+});
+
 test('relaxed SIMD (fused multiply-add) gemm == gemmRef, in this process or in a child node that has it', () => {
   if (!wasmOrSkip('relaxed SIMD gemm')) return;
   if (detectRelaxedSimd()) {

@@ -2,16 +2,14 @@
  * Winograd F(2×2, 3×3) convolutions (kernels/wasm/winograd.ts) against the reference loops of kernels/cpu, on
  * random sizes (odd and even, down to 1×1, channel counts that do not fill a vector) with the size and channel
  * thresholds lowered to 1, on 1, 2 and 3 threads; and the thresholds themselves. Outputs start as NaN.
- * Tolerance: the float32 bound of helpers.ts (2·(terms + 2)·u·S), normwise and widened for the transforms:
- * - normwise: S is the largest magnitude over the output's plane (an (n, k) plane of y, an (n, c) plane of dx, a
- *   3×3 filter of dw). Winograd's error is normwise, not elementwise: an output that is exactly 0 in the plain sum
- *   (a filter tap that only ever sees padding) comes out of transformed values that cancel only in exact
- *   arithmetic;
- * - terms + TRANSFORM_ROUNDINGS: each transform adds a few roundings before and after the gemm's sums;
- * - times GROWTH: the transforms add up to 4 values (|Bᵀ·d·B| ≤ 4·max|d|) and G's rows sum to 2 in magnitude, so
- *   the intermediate sums are up to about 4× the plain magnitude.
- * Measured: the worst error was 0.06–0.2 of this tolerance over eight runs (the first test prints it); without the
- * widening, a 1×1 image's filter gradient, whose 8 padding taps are pure cancellation, failed the plain bound.
+ * Tolerance: the float32 bound of helpers.ts, 2·(terms + 2)·u·S, with S the scale of the whole filter bank rather
+ * than the plain sum's own magnitude. Winograd's error is normwise: each output is a combination of transformed
+ * values that mix all 9 taps of a filter over the tile's 4×4 patch, cancelling in exact arithmetic to the taps
+ * that apply. So where the plain sum only sees a few taps (a small image, mostly padding), its magnitude says
+ * nothing of the rounding in the transformed values. S per output plane: y (n, k): Σ_{c,r,s} |w[k,c,r,s]| ·
+ * max|x[n]|; dx (n, c): Σ_{k,r,s} |w[k,c,r,s]| · max|dy[n]|; dw (k, c): Σ_n Σ_pos |dy[n,k,pos]| · max|x[n,c]|.
+ * Measured: the worst error was 0.17–0.28 of this tolerance in each of eleven runs of 400 random cases (the first
+ * test prints it); measured against the plain sums' own magnitudes instead, errors reached 96 times that bound.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -22,7 +20,7 @@ import {
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm, type ConvOptions } from '../../../kernels/wasm/conv2d.ts';
 import { WasmRuntime } from '../../../kernels/wasm/runtime.ts';
 import { winogradApplies } from '../../../kernels/wasm/winograd.ts';
-import { abs64, assertClose, randomF32, seeded, wasmOrSkip } from './helpers.ts';
+import { assertClose, randomF32, seeded, wasmOrSkip } from './helpers.ts';
 
 const always: ConvOptions = { winogradMinChannels: 1, winogradMinSize: 1 };
 
@@ -30,37 +28,53 @@ function params(N: number, C: number, K: number, H: number, W: number): Conv2dPa
   return { N, C, K, H, W, R: 3, S: 3, OH: H, OW: W, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: 1 };
 }
 
-const GROWTH = 2;
-const TRANSFORM_ROUNDINGS = 4;
 let worst = 0;
 
+/** max |a| over each of the `count` planes of `size` elements. */
+function planeMax(a: Float32Array, count: number, size: number): Float64Array {
+  const out = new Float64Array(count);
+  for (let q = 0; q < count; q++) for (let i = 0; i < size; i++) out[q] = Math.max(out[q], Math.abs(a[q * size + i]));
+  return out;
+}
+
 function check(p: Conv2dParams, seed: number, opts: ConvOptions): void {
+  const { N, C, K, H, W } = p;
   const rand = seeded(seed);
-  const nx = p.N * p.C * p.H * p.W, nw = p.K * p.C * 9, ny = p.N * p.K * p.H * p.W;
+  const nx = N * C * H * W, nw = K * C * 9, ny = N * K * H * W, P = H * W;
   const x = randomF32(nx, rand), w = randomF32(nw, rand), dy = randomF32(ny, rand);
-  const close = (what: string, got: Float32Array, want: Float64Array, mag: Float64Array, terms: number, plane: number) => {
-    const bound = GROWTH * (terms + TRANSFORM_ROUNDINGS);
-    const planeMax = Float64Array.from(mag, (_, i) => Math.max(...mag.subarray(i - (i % plane), i - (i % plane) + plane)));
-    for (let i = 0; i < got.length; i++) {
-      worst = Math.max(worst, Math.abs(got[i] - want[i]) / (2 * (bound + 2) * 2 ** -24 * planeMax[i] || 1));
+  const xMax = planeMax(x, N * C, P), dyMax = planeMax(dy, N * K, P);
+  const w1 = planeMax(Float32Array.from({ length: K * C }, (_, kc) => w.subarray(kc * 9, kc * 9 + 9).reduce((s, v) => s + Math.abs(v), 0)), K * C, 1);
+  const dySum = Float64Array.from({ length: N * K }, (_, nk) => dy.subarray(nk * P, nk * P + P).reduce((s, v) => s + Math.abs(v), 0));
+  // the scale S of each output plane (see the header)
+  const xMaxN = Float64Array.from({ length: N }, (_, n) => Math.max(0, ...xMax.subarray(n * C, n * C + C)));
+  const dyMaxN = Float64Array.from({ length: N }, (_, n) => Math.max(0, ...dyMax.subarray(n * K, n * K + K)));
+  const yS = new Float64Array(N * K), dxS = new Float64Array(N * C), dwS = new Float64Array(K * C);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      for (let c = 0; c < C; c++) {
+        yS[n * K + k] += w1[k * C + c] * xMaxN[n];
+        dxS[n * C + c] += w1[k * C + c] * dyMaxN[n];
+        dwS[k * C + c] += dySum[n * K + k] * xMax[n * C + c];
+      }
     }
-    assertClose(`${what} ${JSON.stringify(p)}`, got, want, planeMax, bound);
+  }
+  const close = (what: string, got: Float32Array, want: Float64Array, scale: (i: number) => number, terms: number) => {
+    const mag = Float64Array.from(got, (_, i) => scale(i));
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (2 * (terms + 2) * 2 ** -24 * mag[i] || 1));
+    assertClose(`${what} ${JSON.stringify(p)}`, got, want, mag, terms);
   };
-  const y = new Float32Array(ny).fill(NaN), yRef = new Float64Array(ny), yMag = new Float64Array(ny);
+  const y = new Float32Array(ny).fill(NaN), yRef = new Float64Array(ny);
   conv2dWasm(x, w, y, p, opts);
   conv2dRef(x, w, yRef, p);
-  conv2dRef(abs64(x), abs64(w), yMag, p);
-  close('forward', y, yRef, yMag, p.C * 9, p.H * p.W);
-  const dx = new Float32Array(nx).fill(NaN), dxRef = new Float64Array(nx), dxMag = new Float64Array(nx);
+  close('forward', y, yRef, (i) => yS[Math.floor(i / P)], C * 9);
+  const dx = new Float32Array(nx).fill(NaN), dxRef = new Float64Array(nx);
   conv2dBackwardInputWasm(dy, w, dx, p, opts);
   conv2dBackwardInputRef(dy, w, dxRef, p);
-  conv2dBackwardInputRef(abs64(dy), abs64(w), dxMag, p);
-  close('backward input', dx, dxRef, dxMag, p.K * 9, p.H * p.W);
-  const dw = new Float32Array(nw).fill(NaN), dwRef = new Float64Array(nw), dwMag = new Float64Array(nw);
+  close('backward input', dx, dxRef, (i) => dxS[Math.floor(i / P)], K * 9);
+  const dw = new Float32Array(nw).fill(NaN), dwRef = new Float64Array(nw);
   conv2dBackwardWeightWasm(x, dy, dw, p, opts);
   conv2dBackwardWeightRef(x, dy, dwRef, p);
-  conv2dBackwardWeightRef(abs64(x), abs64(dy), dwMag, p);
-  close('backward weight', dw, dwRef, dwMag, p.N * p.H * p.W, 9);
+  close('backward weight', dw, dwRef, (i) => dwS[Math.floor(i / 9)], N * P);
 }
 
 const sizes = fc.record({
@@ -73,7 +87,7 @@ test('Winograd conv passes == reference on random sizes, 1 to 3 threads', () => 
   const runtimes = [undefined, new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 })];
   fc.assert(fc.property(sizes, fc.nat(), fc.constantFrom(0, 1, 2), ({ N, C, K, H, W }, seed, r) => {
     check(params(N, C, K, H, W), seed, { ...always, runtime: runtimes[r] });
-  }), { numRuns: 150 });
+  }), { numRuns: 400 });
   // larger: more than one gemm block along each dimension, and tiles in several vector groups per row
   check(params(2, 37, 300, 18, 21), 7, always);
   check(params(3, 300, 20, 9, 10), 8, { ...always, runtime: runtimes[1] });
