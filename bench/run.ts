@@ -11,7 +11,7 @@ import { cpus } from 'node:os';
 import { benchKernels, type Row } from './kernels.ts';
 import { benchWasm } from './wasm.ts';
 import { getRuntime, wasmDescription } from '../kernels/wasm/runtime.ts';
-import { benchSpark, type SparkRow } from './spark.ts';
+import { benchSpark, SPARK_BATCH, type SparkRow } from './spark.ts';
 import { benchPointwise, type PointwiseRow } from './pointwise.ts';
 import { benchGpu } from './gpu.ts';
 import { tfjsReference, type TfjsRow } from './tfjs.ts';
@@ -129,17 +129,19 @@ function encoderTable(rows: EncoderRow[]): void {
 }
 
 function sparkTable(rows: SparkRow[]): void {
-  const ref = torchReference('bench/ref/torch_spark.py', 1);
-  if (ref.note) console.log(ref.note);
-  console.log('\nSparK, ResNet-18-width encoder, 96x96, batch 8, decoder 768, forward + backward.');
-  console.log('ratio = PyTorch ms ÷ sparkts ms (higher is better for sparkts); active/masked = active ms ÷ masked ms');
+  const ref1 = torchReference('bench/ref/torch_spark.py', 1);
+  const ref2 = torchReference('bench/ref/torch_spark.py', 2);
+  for (const note of new Set([ref1.note, ref2.note])) if (note) console.log(note);
+  console.log(`\nSparK, ResNet-18-width encoder, 96x96, batch ${SPARK_BATCH}, decoder 768: forward, backward and a LAMB update (encoder rows: forward + backward).`);
+  console.log(`sparkts on ${wasmDescription()}. ratio = sparkts ms ÷ PyTorch ms (lower is better for sparkts); active/masked = active ms ÷ masked ms`);
   const byName = (name: string, impl: string) => rows.find((r) => r.name === name && r.impl === impl)!;
   const names = [...new Set(rows.map((r) => r.name))];
+  const cell = (a: number, t: RefRow | undefined) => (t ? [t.ms.toFixed(0), `${(a / t.ms).toFixed(2)}x`] : ['–', '–']);
   printTable(
-    ['what', 'sparkts active ms', 'sparkts masked ms', 'active / masked', 'PyTorch (official-style) ms', 'ratio (active)'],
+    ['what', 'sparkts active ms', 'sparkts masked ms', 'active / masked', 'PyTorch 1 thread ms', 'ratio (active)', 'PyTorch 2 threads ms', 'ratio (active)'],
     names.map((name) => {
-      const a = byName(name, 'active').ms, m = byName(name, 'masked').ms, t = ref.rows[name]?.ms;
-      return [name, a.toFixed(0), m.toFixed(0), (a / m).toFixed(2), t ? t.toFixed(0) : '–', t ? `${(t / a).toFixed(3)}x` : '–'];
+      const a = byName(name, 'active').ms, m = byName(name, 'masked').ms;
+      return [name, a.toFixed(0), m.toFixed(0), (a / m).toFixed(2), ...cell(a, ref1.rows[name]), ...cell(a, ref2.rows[name])];
     }),
   );
 }

@@ -20,8 +20,10 @@ import type { ProgramCall } from './pool.ts';
 import { splitRange, type WasmRuntime } from './runtime.ts';
 
 /**
- * Output positions per image below which images are batched. Measured on the bench machine (N = 16, 2 threads):
- * the decoder's 768-channel convolutions at P = 9 and 36 went from 6–38 GFLOP/s per image to …; at P = 144 …
+ * Output positions per image below which images are batched. Measured in the SparK step on the bench machine
+ * (N = 16, 2 threads): the decoder's 768-channel convolutions at P = 9 and 36 went from 6–38 GFLOP/s one image
+ * at a time to 37–69; from P = 256 on (the transposed convolutions at 24², 48² outputs) one image at a time was
+ * 10–25% faster.
  */
 export const BATCHED_MAX_POSITIONS = 256;
 
