@@ -11,7 +11,10 @@ import { SparseContext, type SparseImpl } from '../models/spark/index.ts';
 
 export type SparkRow = { name: string; impl: SparseImpl; ms: number };
 
-/** Best of `runs` after `warmup` untimed runs (the first steps grow the wasm memory and tier the JIT up). */
+/**
+ * Best of `runs` after `warmup` untimed runs: the first steps grow the wasm memory and fault its pages in (about
+ * 3 ms per MB on the bench machine), and tier the JIT up; sparkts reaches its steady step time at the fourth step.
+ */
 function bestMs(run: () => void, runs: number, warmup = 1): number {
   for (let i = 0; i < warmup; i++) run();
   let best = Infinity;
@@ -47,8 +50,8 @@ export function benchSpark(): SparkRow[] {
         spark.forward(x).loss.backward();
         opt.step();
       };
-      rows.push({ name: `encoder mask ${ratio}`, impl, ms: bestMs(encoder, 3, 2) });
-      rows.push({ name: `spark step mask ${ratio}`, impl, ms: bestMs(step, 3, 2) });
+      rows.push({ name: `encoder mask ${ratio}`, impl, ms: bestMs(encoder, 3, 3) });
+      rows.push({ name: `spark step mask ${ratio}`, impl, ms: bestMs(step, 3, 3) });
     }
   }
   return rows;

@@ -20,7 +20,7 @@ import gen_optim  # noqa: E402
 CONFIG = {'family': 'resnet', 'block': 'basic', 'layers': [2, 2, 2, 2], 'widths': [64, 128, 256, 512]}
 
 
-def best_ms(run, warmup=2, runs=3):
+def best_ms(run, warmup=3, runs=3):
     for _ in range(warmup):
         run()
     times = []
