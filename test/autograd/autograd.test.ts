@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { tensor, randn, noGrad, mul, add, sum, F, Tensor, manualSeed, zeros, ones } from '../../src/index.ts';
+import { tensor, randn, noGrad, mul, add, sum, F, Tensor, manualSeed, zeros, ones, reshape, matmul, transpose, onesLike } from '../../src/index.ts';
 
 const f64 = (data: number[], requiresGrad = true) => tensor(data, [data.length], { dtype: 'float64', requiresGrad });
 
@@ -34,6 +34,23 @@ test('noGrad records nothing; detach cuts; requiresGrad propagates only from inp
   assert.is(z.requiresGrad, true);
   assert.is(z.isLeaf, false);
   assert.throws(() => sum(y).backward(), /backward: this tensor does not require grad/);
+});
+
+test('no two tensors share a gradient buffer: pass-through gradients are copied, a leaf\'s own is kept', () => {
+  const buffer = (t: { data: unknown }) => (t.data as Float32Array).buffer;
+  // add returns its incoming gradient for both inputs; reshape's is a view of it; the caller's stays the caller's
+  const a = randn([2, 3], { requiresGrad: true }), b = randn([2, 3], { requiresGrad: true }), c = randn([6], { requiresGrad: true });
+  const seed = randn([2, 3]);
+  add(add(a, b), reshape(c, [2, 3])).backward(seed);
+  const bufs = [a.grad!, b.grad!, c.grad!].map(buffer);
+  assert.is(new Set([...bufs, buffer(seed)]).size, 4, 'a, b, c and the seed gradient hold four buffers');
+  (a.grad!.data as Float32Array)[0] += 1; // what an optimizer's in-place clip does
+  assert.is.not(b.grad!.data[0], a.grad!.data[0]);
+  // a gradient made for the leaf alone (matmul's) is not copied, and the result is the same
+  const w = randn([3, 4], { requiresGrad: true }), x = randn([2, 3]);
+  sum(matmul(x, w)).backward();
+  const want = matmul(transpose(x, 0, 1), onesLike(randn([2, 4])));
+  for (let i = 0; i < 12; i++) assert.ok(Math.abs(w.grad!.data[i] as number - (want.data[i] as number)) < 1e-5);
 });
 
 test('.grad lands on leaves only, unless retainGrad', () => {
