@@ -71,7 +71,9 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   /** LAMB's update passes (lamb_module.ts): prm and norms are f64 blocks. */
   lambDir(w: number, g: number, m: number, v: number, u: number, n: number, prm: number, flags: number, norms: number): void;
   lambApply(w: number, u: number, n: number, prm: number): void;
-  /** Winograd F(2×2, 3×3) tile transforms (winograd_module.ts). */
+  /** Winograd F(2×2, 3×3) filter and tile transforms (winograd_module.ts). */
+  wgFilter(w: number, kc0: number, kc1: number, KC: number, U: number): void;
+  wgFilterGrad(dU: number, kc0: number, kc1: number, KC: number, dw: number): void;
   wgGather_input(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
     TH: number, TW: number, mat: number, ldT: number): void;
   wgGather_outputGrad(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,

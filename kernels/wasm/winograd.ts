@@ -12,7 +12,7 @@
  *   backward weight  dU_ξ (K × C) = dM_ξ · V_ξᵀ,                   then dw = Gᵀ·dU·G
  * the backward passes being the exact adjoints of the forward's linear maps. The tile transforms run in wasm
  * (winograd_module.ts) with the channels split over the threads; the 16 gemms are split over the threads whole
- * (gemmCalls programs); the small filter transforms run here. Float32 throughout, like the im2col path; the
+ * (gemmCalls programs); the filter transforms (wasm too) split the filters. Float32 throughout, like the im2col path; the
  * transforms add a few roundings (|Bᵀ·d·B| ≤ 4·max|d|), so results differ from im2col's in the last bits.
  * conv2d.ts's `…Ref` twins in kernels/cpu are the reference; test/kernels/wasm/winograd.test.ts holds them equal.
  */
@@ -41,52 +41,6 @@ export function winogradApplies(p: Conv2dParams, opts: WinogradOptions = {}): bo
     p.dilationH === 1 && p.dilationW === 1 && p.OH === p.H && p.OW === p.W && p.N > 0 &&
     Math.min(p.H, p.W) >= (opts.winogradMinSize ?? WINOGRAD_MIN_SIZE) &&
     Math.min(p.C, p.K) >= (opts.winogradMinChannels ?? WINOGRAD_MIN_CHANNELS);
-}
-
-/**
- * U[ξ][k][c] = (G·g_kc·Gᵀ)[ξ] into `out` (the wasm memory: a fresh array here cost 120 ms of page faults for the
- * decoder's 768×768 filters) at float index `at` (16·K·C floats), from w (K, C, 3, 3).
- */
-function filterTransform(w: Float32Array, K: number, C: number, out: Float32Array, at: number): void {
-  const KC = K * C;
-  for (let kc = 0; kc < KC; kc++) {
-    const g = kc * 9;
-    const g0 = w[g], g1 = w[g + 1], g2 = w[g + 2], g3 = w[g + 3], g4 = w[g + 4], g5 = w[g + 5];
-    const g6 = w[g + 6], g7 = w[g + 7], g8 = w[g + 8];
-    // t = G·g (4×3): rows g₀, ½(g₀ + g₁ + g₂), ½(g₀ − g₁ + g₂), g₂ of the filter's rows
-    const t10 = 0.5 * (g0 + g3 + g6), t11 = 0.5 * (g1 + g4 + g7), t12 = 0.5 * (g2 + g5 + g8);
-    const t20 = 0.5 * (g0 - g3 + g6), t21 = 0.5 * (g1 - g4 + g7), t22 = 0.5 * (g2 - g5 + g8);
-    // U = t·Gᵀ: row (a, b, c) of t gives (a, ½(a + b + c), ½(a − b + c), c)
-    let o = at + kc;
-    out[o] = g0; out[o + KC] = 0.5 * (g0 + g1 + g2); out[o + 2 * KC] = 0.5 * (g0 - g1 + g2); out[o + 3 * KC] = g2;
-    o += 4 * KC;
-    out[o] = t10; out[o + KC] = 0.5 * (t10 + t11 + t12); out[o + 2 * KC] = 0.5 * (t10 - t11 + t12); out[o + 3 * KC] = t12;
-    o += 4 * KC;
-    out[o] = t20; out[o + KC] = 0.5 * (t20 + t21 + t22); out[o + 2 * KC] = 0.5 * (t20 - t21 + t22); out[o + 3 * KC] = t22;
-    o += 4 * KC;
-    out[o] = g6; out[o + KC] = 0.5 * (g6 + g7 + g8); out[o + 2 * KC] = 0.5 * (g6 - g7 + g8); out[o + 3 * KC] = g8;
-  }
-}
-
-/** dw[k][c] = Gᵀ·dU_kc·G (3×3) from dU[ξ][k][c] at float index `at`. */
-function filterTransformAdjoint(src: Float32Array, at: number, K: number, C: number, dw: Float32Array): void {
-  const KC = K * C;
-  const t = new Float64Array(12);
-  for (let kc = 0; kc < KC; kc++) {
-    // t[i][s] = Σ_j dU[i][j]·G[j][s]  (4×3), then dw[r][s] = Σ_i G[i][r]·t[i][s]
-    for (let i = 0; i < 4; i++) {
-      const u0 = src[at + (4 * i) * KC + kc], u1 = src[at + (4 * i + 1) * KC + kc];
-      const u2 = src[at + (4 * i + 2) * KC + kc], u3 = src[at + (4 * i + 3) * KC + kc];
-      t[3 * i] = u0 + 0.5 * (u1 + u2);
-      t[3 * i + 1] = 0.5 * (u1 - u2);
-      t[3 * i + 2] = 0.5 * (u1 + u2) + u3;
-    }
-    for (let s = 0; s < 3; s++) {
-      dw[kc * 9 + s] = t[s] + 0.5 * (t[3 + s] + t[6 + s]);
-      dw[kc * 9 + 3 + s] = 0.5 * (t[3 + s] - t[6 + s]);
-      dw[kc * 9 + 6 + s] = 0.5 * (t[3 + s] + t[6 + s]) + t[9 + s];
-    }
-  }
 }
 
 /** Sizes shared by the passes: tiles, their padded planes, the ξ matrices' row length. */
@@ -157,10 +111,12 @@ function outputGradTransform(rt: WasmRuntime, dy: Float32Array, p: Conv2dParams)
   return dM;
 }
 
-/** U = G·g·Gᵀ of every filter: 16 × K × C floats. */
+/** U = G·g·Gᵀ of every filter: 16 × K × C floats (the filters split over the threads). */
 function filterTransformIn(rt: WasmRuntime, w: Float32Array, p: Conv2dParams): number {
-  const U = rt.alloc(16 * p.K * p.C);
-  filterTransform(w, p.K, p.C, rt.f32, U >>> 2);
+  const KC = p.K * p.C;
+  const wPtr = rt.alloc(9 * KC), U = rt.alloc(16 * KC);
+  rt.write(wPtr, w, 0, 9 * KC);
+  perChannels(rt, KC, (a, b) => ['wgFilter', [wPtr, a, b, KC, U]]);
   return U;
 }
 
@@ -215,6 +171,8 @@ export function conv2dBackwardWeightWinograd(rt: WasmRuntime, x: Float32Array, d
   const dU = rt.alloc(16 * K * C);
   sixteenGemms(rt, { M: K, N: C, K: T, transA: false, transB: true },
     (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * C * ldT * 4, (xi) => dU + xi * K * C * 4, { a: ldT, b: ldT });
-  filterTransformAdjoint(rt.f32, dU >>> 2, K, C, dw);
+  const dwPtr = rt.alloc(9 * K * C);
+  perChannels(rt, K * C, (a, b) => ['wgFilterGrad', [dU, a, b, K * C, dwPtr]]);
+  rt.read(dwPtr, 9 * K * C, dw, 0);
   rt.reset(mark);
 }

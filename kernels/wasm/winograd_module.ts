@@ -13,6 +13,8 @@
  *       the reverse: the 4×4 ξ entries of tile t become L·M·Lᵀ (b×b), stored into (b = 2, L = Aᵀ: the output
  *       transform) or added onto (b = 4, L = B: the input gradient, tiles overlap) plane (n, c) at the tile.
  *   copyPlanes(src, srcPlane, srcW, dst, dstPlane, dstW, rows, cols, planes): copyRows over `planes` planes.
+ *   wgFilter(w, kc0, kc1, KC, U): U[ξ][kc] = (G·g_kc·Gᵀ)[ξ] for filters kc ∈ [kc0, kc1) of w (KC filters of 3×3)
+ *   wgFilterGrad(dU, kc0, kc1, KC, dw): dw_kc = Gᵀ·dU_kc·G, the adjoint (float32 arithmetic, scalar)
  *
  * Four consecutive tiles share the f32x4 lanes: patches load row by row per tile and 4×4 transposes turn them
  * into vectors over the tiles, so each ξ row is written with whole-vector stores. A last group past T reuses
@@ -214,7 +216,76 @@ const transpose = (L: SignMatrix): SignMatrix => L[0].map((_, j) => L.map((row) 
  * The four transforms: input d → Bᵀ·d·B, output M → Aᵀ·M·A, output gradient dY → A·dY·Aᵀ and input gradient
  * dV → B·dV·Bᵀ (added onto the overlapping tiles).
  */
+/**
+ * G·v for v = (a, b, c) pushed as locals: (a, ½(a + b + c), ½(a − b + c), c), stored by `put(i)` after pushing.
+ * Gᵀ·u for u = (u0, u1, u2, u3): (u0 + ½(u1 + u2), ½(u1 − u2), ½(u1 + u2) + u3).
+ */
+function emitFilterTransforms(m: ModuleBuilder): void {
+  const params = [['src', 'i32'], ['kc0', 'i32'], ['kc1', 'i32'], ['KC', 'i32'], ['dst', 'i32']] as const;
+  const half = (f: FunctionBuilder) => f.f32Const(0.5).f32Mul();
+  m.func('wgFilter', params, [], (f) => {
+    f.local('i32', 'kc');
+    f.local('i32', 'plane4');
+    const g = Array.from({ length: 9 }, () => f.local('f32'));
+    const t = Array.from({ length: 12 }, () => f.local('f32'));
+    f.get('KC').i32Const(2).i32Shl().set('plane4');
+    forLoop(f, 'kc', 'kc1', 1, () => f.get('kc0'), () => {
+      for (let j = 0; j < 9; j++) f.get('src').get('kc').i32Const(36).i32Mul().i32Add().f32Load(4 * j).set(g[j]);
+      // t = G·g (rows of g are g[0..2], g[3..5], g[6..8]): 4 × 3
+      for (let s = 0; s < 3; s++) {
+        f.get(g[s]).set(t[s]);
+        f.get(g[s]).get(g[3 + s]).f32Add().get(g[6 + s]).f32Add();
+        half(f).set(t[3 + s]);
+        f.get(g[s]).get(g[3 + s]).f32Sub().get(g[6 + s]).f32Add();
+        half(f).set(t[6 + s]);
+        f.get(g[6 + s]).set(t[9 + s]);
+      }
+      // U = t·Gᵀ, row i of t (a, b, c) → (a, ½(a + b + c), ½(a − b + c), c) at ξ = 4i + j
+      for (let i = 0; i < 4; i++) {
+        const [a, b, c] = [t[3 * i], t[3 * i + 1], t[3 * i + 2]];
+        const put = (j: number, value: () => void) => {
+          f.get('dst').get('kc').i32Const(2).i32Shl().i32Add().get('plane4').i32Const(4 * i + j).i32Mul().i32Add();
+          value();
+          f.f32Store();
+        };
+        put(0, () => f.get(a));
+        put(1, () => { f.get(a).get(b).f32Add().get(c).f32Add(); half(f); });
+        put(2, () => { f.get(a).get(b).f32Sub().get(c).f32Add(); half(f); });
+        put(3, () => f.get(c));
+      }
+    });
+  });
+  m.func('wgFilterGrad', params, [], (f) => {
+    f.local('i32', 'kc');
+    f.local('i32', 'plane4');
+    const u = Array.from({ length: 16 }, () => f.local('f32'));
+    const t = Array.from({ length: 12 }, () => f.local('f32'));
+    f.get('KC').i32Const(2).i32Shl().set('plane4');
+    forLoop(f, 'kc', 'kc1', 1, () => f.get('kc0'), () => {
+      for (let x = 0; x < 16; x++) {
+        f.get('src').get('kc').i32Const(2).i32Shl().i32Add().get('plane4').i32Const(x).i32Mul().i32Add().f32Load().set(u[x]);
+      }
+      // t[i] = Gᵀ applied along row i of dU (4 → 3), then dw = Gᵀ along the columns of t
+      const gt = (v: number[], out: number[]) => {
+        f.get(v[1]).get(v[2]).f32Add();
+        half(f).get(v[0]).f32Add().set(out[0]);
+        f.get(v[1]).get(v[2]).f32Sub();
+        half(f).set(out[1]);
+        f.get(v[1]).get(v[2]).f32Add();
+        half(f).get(v[3]).f32Add().set(out[2]);
+      };
+      for (let i = 0; i < 4; i++) gt(u.slice(4 * i, 4 * i + 4), t.slice(3 * i, 3 * i + 3));
+      const col = Array.from({ length: 3 }, () => Array.from({ length: 3 }, () => f.local('f32')));
+      for (let s = 0; s < 3; s++) gt([t[s], t[3 + s], t[6 + s], t[9 + s]], [col[s][0], col[s][1], col[s][2]]);
+      for (let r = 0; r < 3; r++) {
+        for (let s = 0; s < 3; s++) f.get('dst').get('kc').i32Const(36).i32Mul().i32Add().get(col[s][r]).f32Store(4 * (3 * r + s));
+      }
+    });
+  });
+}
+
 export function emitWinograd(m: ModuleBuilder): void {
+  emitFilterTransforms(m);
   emitTileGather(m, 'input', WINOGRAD_BT);
   emitTileScatter(m, 'output', WINOGRAD_AT, 'store');
   emitTileGather(m, 'outputGrad', transpose(WINOGRAD_AT));
