@@ -8,23 +8,9 @@
  */
 import { models, randn, manualSeed, SparK, sum, add, optim } from '../src/index.ts';
 import { SparseContext, type SparseImpl } from '../models/spark/index.ts';
+import { bestMs } from './timing.ts';
 
 export type SparkRow = { name: string; impl: SparseImpl; ms: number };
-
-/**
- * Best of `runs` after `warmup` untimed runs: the first steps grow the wasm memory and fault its pages in (about
- * 3 ms per MB on the bench machine), and tier the JIT up; sparkts reaches its steady step time at the fourth step.
- */
-function bestMs(run: () => void, runs: number, warmup = 1): number {
-  for (let i = 0; i < warmup; i++) run();
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    run();
-    best = Math.min(best, performance.now() - t);
-  }
-  return best;
-}
 
 /** The batch of the fast-CPU issue's step; SPARKTS_BENCH_BATCH overrides it (profiling at a smaller batch). */
 export const SPARK_BATCH = Number(process.env.SPARKTS_BENCH_BATCH) || 16;
@@ -50,6 +36,8 @@ export function benchSpark(): SparkRow[] {
         spark.forward(x).loss.backward();
         opt.step();
       };
+      // three warm-ups: the first steps grow the wasm memory and fault its pages in (about 3 ms per MB on the bench
+      // machine); sparkts reaches its steady step time at the fourth step
       rows.push({ name: `encoder mask ${ratio}`, impl, ms: bestMs(encoder, 3, 3) });
       rows.push({ name: `spark step mask ${ratio}`, impl, ms: bestMs(step, 3, 3) });
     }

@@ -8,21 +8,12 @@
  */
 import { models, randn, manualSeed, SparK, sum, add } from '../src/index.ts';
 import { SparseContext, type SparseImpl } from '../models/spark/index.ts';
+import { bestMs } from './timing.ts';
 
 export type EncoderRow = { maskRatio: number; visible: number; impl: SparseImpl; ms: number };
 
 export const ENCODER_SWEEP = { size: 160, batch: 8, maskRatios: [0.6, 0.4, 0.25] };
 
-function bestMs(run: () => void, warmup: number, runs: number): number {
-  for (let i = 0; i < warmup; i++) run();
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    run();
-    best = Math.min(best, performance.now() - t);
-  }
-  return best;
-}
 
 export function benchSparseEncoder(): EncoderRow[] {
   const { size, batch, maskRatios } = ENCODER_SWEEP;
