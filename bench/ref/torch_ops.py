@@ -6,21 +6,10 @@ runs is kept, as the TypeScript side does. Prints one JSON object {name: {"gflop
 """
 import argparse
 import json
-import time
 
 import torch
 import torch.nn.functional as F
-
-
-def best_ms(run, warmup=2, runs=7):
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1e3)
-    return min(times)
+from timing import best_ms
 
 
 def result(flops, ms):
@@ -29,7 +18,7 @@ def result(flops, ms):
 
 def bench_matmul(n):
     a, b = torch.rand(n, n) * 2 - 1, torch.rand(n, n) * 2 - 1
-    ms = best_ms(lambda: torch.mm(a, b))
+    ms = best_ms(lambda: torch.mm(a, b), 2, 7)
     return result(2 * n ** 3, ms)
 
 

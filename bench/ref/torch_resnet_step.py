@@ -9,11 +9,11 @@ Prints one JSON object {"resnet18 step": {"ms": ...}, "_info": ...} on stdout.
 """
 import argparse
 import json
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from timing import best_ms
 
 
 class BasicBlock(nn.Module):
@@ -55,17 +55,6 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-def best_ms(run, warmup=2, runs=5):
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1e3)
-    return min(times)
-
-
 if __name__ == '__main__':
     parser = argparse.ArgumentParser()
     parser.add_argument('--threads', type=int, default=1)
@@ -82,6 +71,6 @@ if __name__ == '__main__':
         F.cross_entropy(model(x), target).backward()
         opt.step()
 
-    out = {'resnet18 step': {'ms': best_ms(step)}}
+    out = {'resnet18 step': {'ms': best_ms(step, 2, 5)}}
     out['_info'] = f'torch {torch.__version__}, {torch.get_num_threads()} thread(s)'
     print(json.dumps(out))

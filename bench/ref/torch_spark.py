@@ -9,26 +9,15 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'test', 'fixtures'))
 import gen_spark  # noqa: E402
 import gen_optim  # noqa: E402
+from timing import best_ms  # noqa: E402
 
 CONFIG = {'family': 'resnet', 'block': 'basic', 'layers': [2, 2, 2, 2], 'widths': [64, 128, 256, 512]}
-
-
-def best_ms(run, warmup=3, runs=3):
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1e3)
-    return min(times)
 
 
 def bench(mask_ratio, batch, size=96):
@@ -51,7 +40,7 @@ def bench(mask_ratio, batch, size=96):
         model.zero_grad(set_to_none=True)
         sum(f.sum() for f in model.sparse_encoder(x * active.repeat_interleave(32, 2).repeat_interleave(32, 3))).backward()
 
-    return best_ms(step), best_ms(encoder_only)
+    return best_ms(step, 3, 3), best_ms(encoder_only, 3, 3)
 
 
 if __name__ == '__main__':
