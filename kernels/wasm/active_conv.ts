@@ -81,17 +81,6 @@ function blocks(from: number, to: number, groups: number, sitesPtr: number, body
   return calls;
 }
 
-/**
- * Per-thread copies of an output that threads add into (dx, dw): the first is `out` itself, the others are zeroed
- * scratch; `sum` adds them into `out` afterwards (the f32x4 add kernel, in place).
- */
-function partials(rt: WasmRuntime, out: number, n: number, count: number) {
-  const parts = [out, ...Array.from({ length: count - 1 }, () => rt.alloc(n))];
-  for (const ptr of parts) rt.f32.fill(0, ptr >>> 2, (ptr >>> 2) + n);
-  const sum = () => { for (const ptr of parts.slice(1)) rt.kernels.binary_add(0, out, ptr, out, 0, 1, 1, n, 0, 0, 1); };
-  return { parts, sum };
-}
-
 export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2dParams, sites: Int32Array): void {
   const rt = runtimeFor(p, x, w, y);
   if (!rt) return activeConv2d(x, w, y, p, sites);
@@ -128,7 +117,7 @@ export function activeConv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx:
   const mm = (m: number) => ({ M: m, N: span, K: Kg, transA: false, transB: false, accumulate: false });
   const shares = siteShares(rt, p, sites.length, span, Kg, mm(BLOCK));
   // receptive fields of neighbouring sites overlap: each thread adds into its own copy of dx
-  const dxs = partials(rt, dxPtr, dx.length, shares.length);
+  const dxs = rt.partialSums(dxPtr, dx.length, shares.length);
   rt.runPrograms(shares.map(({ from, to, cols, rows, scratch }, t) =>
     blocks(from, to, p.groups, sitesPtr, (m, at, g) => [
       ['actGatherOut', [prm, dyPtr, at, m, rows, g, Kg, 1]],
@@ -153,7 +142,7 @@ export function activeConv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw
   const mm = (m: number) => ({ M: Kg, N: span, K: m, transA: true, transB: false, accumulate: true });
   const shares = siteShares(rt, p, sites.length, span, Kg, mm(BLOCK));
   // each thread sums its sites' products into its own dw
-  const dws = partials(rt, dwPtr, dw.length, shares.length);
+  const dws = rt.partialSums(dwPtr, dw.length, shares.length);
   rt.runPrograms(shares.map(({ from, to, cols, rows, scratch }, t) =>
     blocks(from, to, p.groups, sitesPtr, (m, at, g) => [
       ['actGather', [prm, xPtr, at, m, cols, g, span, 1]],

@@ -284,12 +284,11 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
     const xAll = rt.alloc(N * C * HW), dyAll = rt.alloc(N * K * P);
     rt.write(xAll, x as Float32Array, 0, N * C * HW);
     rt.write(dyAll, dy as Float32Array, 0, N * K * P);
-    const partials: number[] = [];
-    rt.runPrograms(splitRange(N, threads).map(([n0, n1], t) => {
+    const shares = splitRange(N, threads);
+    const dws = rt.partialSums(dwPtr, K * CRS, shares.length);
+    rt.runPrograms(shares.map(([n0, n1], t) => {
       const col = direct ? 0 : rt.alloc(CRS * P), scratch = gemmScratch(rt, mm);
-      const part = t === 0 ? dwPtr : rt.alloc(K * CRS);
-      rt.f32.fill(0, part >>> 2, (part >>> 2) + K * CRS);
-      partials.push(part);
+      const part = dws.parts[t];
       const calls: ProgramCall[] = [];
       for (let n = n0; n < n1; n++) {
         for (let g = 0; g < groups; g++) {
@@ -300,8 +299,7 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
       }
       return calls;
     }));
-    // dw = part₀ + part₁ + …, with the f32x4 add kernel (in place: each element is read before it is written)
-    for (const part of partials.slice(1)) rt.kernels.binary_add(0, dwPtr, part, dwPtr, 0, 1, 1, K * CRS, 0, 0, 1);
+    dws.sum();
     rt.read(dwPtr, K * CRS, dw as Float32Array, 0);
     rt.reset(mark);
     return;

@@ -17,7 +17,7 @@
 import type { Conv2dParams } from '../cpu/conv2d.ts';
 import { gemmPtr } from './gemm.ts';
 import type { ProgramCall } from './pool.ts';
-import { splitRange, type WasmRuntime } from './runtime.ts';
+import type { WasmRuntime } from './runtime.ts';
 
 /**
  * Output positions per image below which images are batched. Measured in the SparK step on the bench machine
@@ -51,69 +51,87 @@ function imagesPerChunk(p: Conv2dParams, opts: BatchOptions): number {
   return Math.max(1, Math.min(p.N, Math.floor((opts.chunkColumns ?? CHUNK_COLUMNS) / P), Math.floor(CHUNK_FLOATS / (CRS * P))));
 }
 
-/** The im2col / col2im argument tail (after the two addresses); the rows of the column matrix are ld floats apart. */
-type ColArgs = (ld: number) => number[];
-
-/** Runs call(i) for the m images of a chunk, split over the runtime's threads. */
-function perImage(rt: WasmRuntime, m: number, call: (i: number) => ProgramCall): void {
-  rt.runPrograms(splitRange(m, rt.threads).map(([i0, i1]) => Array.from({ length: i1 - i0 }, (_, k) => call(i0 + k))));
+/** Runs calls(i) for the m images of a chunk, split over the runtime's threads (one wake-up). */
+function perImage(rt: WasmRuntime, m: number, calls: (i: number) => ProgramCall[]): void {
+  rt.runSplit(m, (i0, i1) => Array.from({ length: i1 - i0 }, (_, k) => calls(i0 + k)).flat());
 }
 
-/** Shared setup: sizes, the chunking and the im2col argument tail. */
+/**
+ * Sizes, the chunking, and the calls that move image i of a chunk (group g) between its own layout and its block
+ * of columns i·P … i·P + P − 1 in a matrix `cols` columns wide:
+ *   im2col / col2im           an input image (C, H, W) ↔ the column matrix (CgRS × cols)
+ *   toColumns / fromColumns   an output image's group (Kg, P) ↔ a (Kg × cols) matrix
+ */
 function layout(p: Conv2dParams, ranges: number, opts: BatchOptions) {
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
-  const Cg = C / groups, Kg = K / groups, P = OH * OW;
-  const colArgs: ColArgs = (ld) => [ranges, Cg, H, W, R, S, OH, OW, p.strideH, p.strideW, p.padH, p.padW, p.dilationH, p.dilationW, ld];
-  return { N, C, K, groups, Cg, Kg, P, HW: H * W, CRS: Cg * R * S, nb: imagesPerChunk(p, opts), colArgs };
+  const Cg = C / groups, Kg = K / groups, P = OH * OW, HW = H * W;
+  const tail = (cols: number) => [ranges, Cg, H, W, R, S, OH, OW, p.strideH, p.strideW, p.padH, p.padW, p.dilationH, p.dilationW, cols];
+  const input = (images: number, i: number, g: number) => images + (i * C + g * Cg) * HW * 4;
+  const output = (images: number, i: number, g: number) => images + (i * K + g * Kg) * P * 4;
+  return {
+    N, C, K, groups, Kg, P, HW, CRS: Cg * R * S, nb: imagesPerChunk(p, opts),
+    im2col: (x: number, col: number, cols: number, i: number, g: number): ProgramCall =>
+      ['im2col', [input(x, i, g), col + i * P * 4, ...tail(cols)]],
+    col2im: (dcol: number, dx: number, cols: number, i: number, g: number): ProgramCall =>
+      ['col2im', [dcol + i * P * 4, input(dx, i, g), ...tail(cols)]],
+    toColumns: (y: number, yT: number, cols: number, i: number, g: number): ProgramCall =>
+      ['copyRows', [output(y, i, g), P, yT + i * P * 4, cols, Kg, P]],
+    fromColumns: (yT: number, y: number, cols: number, i: number, g: number): ProgramCall =>
+      ['copyRows', [yT + i * P * 4, cols, output(y, i, g), P, Kg, P]],
+  };
+}
+
+/** Runs body(n0, m, cols) for each chunk of m ≤ nb images starting at image n0 (cols = m·P columns). */
+function forChunks(N: number, nb: number, P: number, body: (n0: number, m: number, cols: number) => void): void {
+  for (let n0 = 0; n0 < N; n0 += nb) {
+    const m = Math.min(nb, N - n0);
+    body(n0, m, m * P);
+  }
 }
 
 /** y = conv(x, w) over chunks of images; ranges: im2col's range table (conv2d.ts) already in memory. */
 export function conv2dBatched(rt: WasmRuntime, x: Float32Array, wPtr: number, y: Float32Array, p: Conv2dParams, ranges: number, opts: BatchOptions): void {
-  const { N, C, K, groups, Cg, Kg, P, HW, CRS, nb, colArgs } = layout(p, ranges, opts);
+  const { N, C, K, groups, Kg, P, HW, CRS, nb, im2col, fromColumns } = layout(p, ranges, opts);
   const xPtr = rt.alloc(nb * C * HW), yPtr = rt.alloc(nb * K * P);
   const col = rt.alloc(CRS * nb * P), yT = rt.alloc(Kg * nb * P);
-  for (let n0 = 0; n0 < N; n0 += nb) {
-    const m = Math.min(nb, N - n0), cols = m * P;
+  forChunks(N, nb, P, (n0, m, cols) => {
     rt.write(xPtr, x, n0 * C * HW, m * C * HW);
     for (let g = 0; g < groups; g++) {
-      perImage(rt, m, (i) => ['im2col', [xPtr + (i * C + g * Cg) * HW * 4, col + i * P * 4, ...colArgs(cols)]]);
+      perImage(rt, m, (i) => [im2col(xPtr, col, cols, i, g)]);
       gemmPtr({ M: Kg, N: cols, K: CRS, transA: false, transB: false, accumulate: false }, wPtr + g * Kg * CRS * 4, col, yT, rt);
-      perImage(rt, m, (i) => ['copyRows', [yT + i * P * 4, cols, yPtr + (i * K + g * Kg) * P * 4, P, Kg, P]]);
+      perImage(rt, m, (i) => [fromColumns(yT, yPtr, cols, i, g)]);
     }
     rt.read(yPtr, m * K * P, y, n0 * K * P);
-  }
+  });
 }
 
 /** dx = the transposed conv of dy with w, over chunks of images. */
 export function conv2dBackwardInputBatched(rt: WasmRuntime, dy: Float32Array, wPtr: number, dx: Float32Array, p: Conv2dParams, ranges: number, opts: BatchOptions): void {
-  const { N, C, K, groups, Cg, Kg, P, HW, CRS, nb, colArgs } = layout(p, ranges, opts);
+  const { N, C, K, groups, Kg, P, HW, CRS, nb, col2im, toColumns } = layout(p, ranges, opts);
   const dyPtr = rt.alloc(nb * K * P), dxPtr = rt.alloc(nb * C * HW);
   const dyT = rt.alloc(Kg * nb * P), dcol = rt.alloc(CRS * nb * P);
-  for (let n0 = 0; n0 < N; n0 += nb) {
-    const m = Math.min(nb, N - n0), cols = m * P;
+  forChunks(N, nb, P, (n0, m, cols) => {
     rt.write(dyPtr, dy, n0 * K * P, m * K * P);
     for (let g = 0; g < groups; g++) {
-      perImage(rt, m, (i) => ['copyRows', [dyPtr + (i * K + g * Kg) * P * 4, P, dyT + i * P * 4, cols, Kg, P]]);
+      perImage(rt, m, (i) => [toColumns(dyPtr, dyT, cols, i, g)]);
       gemmPtr({ M: CRS, N: cols, K: Kg, transA: true, transB: false, accumulate: false }, wPtr + g * Kg * CRS * 4, dyT, dcol, rt);
-      perImage(rt, m, (i) => ['col2im', [dcol + i * P * 4, dxPtr + (i * C + g * Cg) * HW * 4, ...colArgs(cols)]]);
+      perImage(rt, m, (i) => [col2im(dcol, dxPtr, cols, i, g)]);
     }
     rt.read(dxPtr, m * C * HW, dx, n0 * C * HW);
-  }
+  });
 }
 
 /** dw (zeroed by the caller, at dwPtr) += the weight gradient, over chunks of images. */
 export function conv2dBackwardWeightBatched(rt: WasmRuntime, x: Float32Array, dy: Float32Array, dwPtr: number, p: Conv2dParams, ranges: number, opts: BatchOptions): void {
-  const { N, C, K, groups, Cg, Kg, P, HW, CRS, nb, colArgs } = layout(p, ranges, opts);
+  const { N, C, K, groups, Kg, P, HW, CRS, nb, im2col, toColumns } = layout(p, ranges, opts);
   const xPtr = rt.alloc(nb * C * HW), dyPtr = rt.alloc(nb * K * P);
   const col = rt.alloc(CRS * nb * P), dyT = rt.alloc(Kg * nb * P);
-  for (let n0 = 0; n0 < N; n0 += nb) {
-    const m = Math.min(nb, N - n0), cols = m * P;
+  forChunks(N, nb, P, (n0, m, cols) => {
     rt.write(xPtr, x, n0 * C * HW, m * C * HW);
     rt.write(dyPtr, dy, n0 * K * P, m * K * P);
     for (let g = 0; g < groups; g++) {
-      perImage(rt, m, (i) => ['im2col', [xPtr + (i * C + g * Cg) * HW * 4, col + i * P * 4, ...colArgs(cols)]]);
-      perImage(rt, m, (i) => ['copyRows', [dyPtr + (i * K + g * Kg) * P * 4, P, dyT + i * P * 4, cols, Kg, P]]);
+      perImage(rt, m, (i) => [im2col(xPtr, col, cols, i, g), toColumns(dyPtr, dyT, cols, i, g)]);
       gemmPtr({ M: Kg, N: CRS, K: cols, transA: false, transB: true, accumulate: true }, dyT, col, dwPtr + g * Kg * CRS * 4, rt);
     }
-  }
+  });
 }

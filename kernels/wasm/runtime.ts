@@ -141,6 +141,23 @@ export class WasmRuntime {
     for (const prog of programs) for (const [name, args] of prog) kernels[name](...args);
   }
 
+  /** Splits [0, n) over the threads (splitRange) and runs calls(from, to) of each piece as one program. */
+  runSplit(n: number, calls: (from: number, to: number) => ProgramCall[]): void {
+    this.runPrograms(splitRange(n, this.threads).map(([from, to]) => calls(from, to)));
+  }
+
+  /**
+   * `count` per-thread copies of an n-float output that threads add into: the first is `out` itself, the others
+   * scratch; all zeroed. `sum()` afterwards adds them into `out` (the f32x4 add kernel, in place: each element is
+   * read before it is written).
+   */
+  partialSums(out: number, n: number, count: number): { parts: number[]; sum: () => void } {
+    const parts = [out, ...Array.from({ length: count - 1 }, () => this.alloc(n))];
+    for (const ptr of parts) this.f32.fill(0, ptr >>> 2, (ptr >>> 2) + n);
+    const sum = () => { for (const ptr of parts.slice(1)) this.kernels.binary_add(0, out, ptr, out, 0, 1, 1, n, 0, 0, 1); };
+    return { parts, sum };
+  }
+
   private refreshViews(): void {
     this.f32 = new Float32Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);

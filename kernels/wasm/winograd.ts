@@ -19,7 +19,7 @@
 import type { Conv2dParams } from '../cpu/conv2d.ts';
 import { gemmCalls, gemmScratch } from './gemm.ts';
 import type { ProgramCall } from './pool.ts';
-import { splitRange, type WasmRuntime } from './runtime.ts';
+import type { WasmRuntime } from './runtime.ts';
 
 /**
  * Where Winograd pays (N16 fwd / bwd input / bwd weight on the bench machine, 2 threads, ms, im2col → Winograd):
@@ -56,23 +56,18 @@ function tiling(p: Conv2dParams) {
   };
 }
 
-/** Runs one wasm call per channel range, split over the threads. */
-function perChannels(rt: WasmRuntime, channels: number, call: (c0: number, c1: number) => ProgramCall): void {
-  rt.runPrograms(splitRange(channels, rt.threads).map(([c0, c1]) => [call(c0, c1)]));
-}
-
 /** The 16 gemms, ξ split over the threads whole; each gets its own packing scratch. */
 function sixteenGemms(
   rt: WasmRuntime, mm: { M: number; N: number; K: number; transA: boolean; transB: boolean },
   a: (xi: number) => number, b: (xi: number) => number, c: (xi: number) => number, ld: { a?: number; b?: number; c?: number },
 ): void {
   const p = { ...mm, accumulate: false };
-  rt.runPrograms(splitRange(16, rt.threads).map(([x0, x1]) => {
+  rt.runSplit(16, (x0, x1) => {
     const scratch = gemmScratch(rt, p);
     const calls: ProgramCall[] = [];
     for (let xi = x0; xi < x1; xi++) calls.push(...gemmCalls(p, a(xi), b(xi), c(xi), scratch, ld));
     return calls;
-  }));
+  });
 }
 
 /** x (N, C, H, W) into a zeroed padded copy (N·C planes of Hp × Wp, image at (1, 1)); returns its address. */
@@ -90,7 +85,7 @@ function inputTransform(rt: WasmRuntime, x: Float32Array, p: Conv2dParams): numb
   const { TH, TW, T, ldT, Hp, Wp } = tiling(p);
   const xp = paddedInput(rt, x, p, Hp, Wp);
   const V = rt.alloc(16 * p.C * ldT);
-  perChannels(rt, p.C, (c0, c1) => ['wgGather_input', [xp, Wp, Hp * Wp, p.C, c0, c1, T, TH, TW, V, ldT]]);
+  rt.runSplit(p.C, (c0, c1) => [['wgGather_input', [xp, Wp, Hp * Wp, p.C, c0, c1, T, TH, TW, V, ldT]]]);
   return V;
 }
 
@@ -107,7 +102,7 @@ function outputGradTransform(rt: WasmRuntime, dy: Float32Array, p: Conv2dParams)
     dyp = even;
   }
   const dM = rt.alloc(16 * K * ldT);
-  perChannels(rt, K, (k0, k1) => ['wgGather_outputGrad', [dyp, Wo, Ho * Wo, K, k0, k1, T, TH, TW, dM, ldT]]);
+  rt.runSplit(K, (k0, k1) => [['wgGather_outputGrad', [dyp, Wo, Ho * Wo, K, k0, k1, T, TH, TW, dM, ldT]]]);
   return dM;
 }
 
@@ -116,7 +111,7 @@ function filterTransformIn(rt: WasmRuntime, w: Float32Array, p: Conv2dParams): n
   const KC = p.K * p.C;
   const wPtr = rt.alloc(9 * KC), U = rt.alloc(16 * KC);
   rt.write(wPtr, w, 0, 9 * KC);
-  perChannels(rt, KC, (a, b) => ['wgFilter', [wPtr, a, b, KC, U]]);
+  rt.runSplit(KC, (a, b) => [['wgFilter', [wPtr, a, b, KC, U]]]);
   return U;
 }
 
@@ -131,7 +126,7 @@ export function conv2dWinograd(rt: WasmRuntime, x: Float32Array, w: Float32Array
   sixteenGemms(rt, { M: K, N: T, K: C, transA: false, transB: false },
     (xi) => U + xi * K * C * 4, (xi) => V + xi * C * ldT * 4, (xi) => M + xi * K * ldT * 4, { b: ldT, c: ldT });
   const yp = rt.alloc(N * K * Ho * Wo);
-  perChannels(rt, K, (k0, k1) => ['wgScatter_output', [M, ldT, K, k0, k1, T, TH, TW, yp, Wo, Ho * Wo]]);
+  rt.runSplit(K, (k0, k1) => [['wgScatter_output', [M, ldT, K, k0, k1, T, TH, TW, yp, Wo, Ho * Wo]]]);
   if (Ho === H && Wo === W) {
     rt.read(yp, N * K * H * W, y, 0);
   } else {
@@ -154,7 +149,7 @@ export function conv2dBackwardInputWinograd(rt: WasmRuntime, dy: Float32Array, w
     (xi) => U + xi * K * C * 4, (xi) => dM + xi * K * ldT * 4, (xi) => dV + xi * C * ldT * 4, { b: ldT, c: ldT });
   const dxp = rt.alloc(N * C * Hp * Wp);
   rt.f32.fill(0, dxp >>> 2, (dxp >>> 2) + N * C * Hp * Wp);
-  perChannels(rt, C, (c0, c1) => ['wgScatter_inputGrad', [dV, ldT, C, c0, c1, T, TH, TW, dxp, Wp, Hp * Wp]]);
+  rt.runSplit(C, (c0, c1) => [['wgScatter_inputGrad', [dV, ldT, C, c0, c1, T, TH, TW, dxp, Wp, Hp * Wp]]]);
   const dxPtr = rt.alloc(N * C * H * W);
   rt.kernels.copyPlanes(dxp + (Wp + 1) * 4, Hp * Wp, Wp, dxPtr, H * W, W, H, W, N * C);
   rt.read(dxPtr, N * C * H * W, dx, 0);
@@ -172,7 +167,7 @@ export function conv2dBackwardWeightWinograd(rt: WasmRuntime, x: Float32Array, d
   sixteenGemms(rt, { M: K, N: C, K: T, transA: false, transB: true },
     (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * C * ldT * 4, (xi) => dU + xi * K * C * 4, { a: ldT, b: ldT });
   const dwPtr = rt.alloc(9 * K * C);
-  perChannels(rt, K * C, (a, b) => ['wgFilterGrad', [dU, a, b, K * C, dwPtr]]);
+  rt.runSplit(K * C, (a, b) => [['wgFilterGrad', [dU, a, b, K * C, dwPtr]]]);
   rt.read(dwPtr, 9 * K * C, dw, 0);
   rt.reset(mark);
 }

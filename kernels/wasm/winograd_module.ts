@@ -217,8 +217,9 @@ const transpose = (L: SignMatrix): SignMatrix => L[0].map((_, j) => L.map((row) 
  * dV → B·dV·Bᵀ (added onto the overlapping tiles).
  */
 /**
- * G·v for v = (a, b, c) pushed as locals: (a, ½(a + b + c), ½(a − b + c), c), stored by `put(i)` after pushing.
- * Gᵀ·u for u = (u0, u1, u2, u3): (u0 + ½(u1 + u2), ½(u1 − u2), ½(u1 + u2) + u3).
+ * wgFilter and wgFilterGrad, one filter per iteration in float32: G takes a 3-vector (a, b, c) to
+ * (a, ½(a + b + c), ½(a − b + c), c), applied down the filter's columns and then along its rows (U = G·g·Gᵀ);
+ * Gᵀ takes a 4-vector u to (u0 + ½(u1 + u2), ½(u1 − u2), ½(u1 + u2) + u3), the same way (dw = Gᵀ·dU·G).
  */
 function emitFilterTransforms(m: ModuleBuilder): void {
   const params = [['src', 'i32'], ['kc0', 'i32'], ['kc1', 'i32'], ['KC', 'i32'], ['dst', 'i32']] as const;
