@@ -34,7 +34,7 @@ import {
   batchesImages, conv2dBackwardInputBatched, conv2dBackwardWeightBatched, conv2dBatched, type BatchOptions,
 } from './conv2d_batched.ts';
 import {
-  conv2dBackwardInputWinograd, conv2dBackwardWeightWinograd, conv2dWinograd, winogradApplies, type WinogradOptions,
+  conv2dBackwardInputWinograd, conv2dBackwardWeightWinograd, conv2dWinograd, winogradScheme, type WinogradOptions,
 } from './winograd.ts';
 import type { ProgramCall } from './pool.ts';
 import { getRuntime, splitRange, type WasmRuntime } from './runtime.ts';
@@ -130,7 +130,8 @@ export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2
     if (p.strideH === 1 && p.strideW === 1) return depthwiseForward(rt, x as Float32Array, w as Float32Array, y as Float32Array, p);
     return conv2d(x, w, y, p);
   }
-  if (winogradApplies(p, opts)) return conv2dWinograd(rt, x as Float32Array, w as Float32Array, y as Float32Array, p);
+  const wg = winogradScheme(p, opts);
+  if (wg) return conv2dWinograd(rt, wg, x as Float32Array, w as Float32Array, y as Float32Array, p);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;
@@ -190,9 +191,8 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
     if (p.strideH === 1 && p.strideW === 1) return depthwiseBackwardInput(rt, dy as Float32Array, w as Float32Array, dx as Float32Array, p);
     return conv2dBackwardInput(dy, w, dx, p);
   }
-  if (winogradApplies(p, opts)) {
-    return conv2dBackwardInputWinograd(rt, dy as Float32Array, w as Float32Array, dx as Float32Array, p);
-  }
+  const wg = winogradScheme(p, opts);
+  if (wg) return conv2dBackwardInputWinograd(rt, wg, dy as Float32Array, w as Float32Array, dx as Float32Array, p);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;
@@ -257,9 +257,8 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
     if (p.strideH === 1 && p.strideW === 1) return depthwiseBackwardWeight(rt, x as Float32Array, dy as Float32Array, dw as Float32Array, p);
     return conv2dBackwardWeight(x, dy, dw, p);
   }
-  if (winogradApplies(p, opts)) {
-    return conv2dBackwardWeightWinograd(rt, x as Float32Array, dy as Float32Array, dw as Float32Array, p);
-  }
+  const wg = winogradScheme(p, opts);
+  if (wg) return conv2dBackwardWeightWinograd(rt, wg, x as Float32Array, dy as Float32Array, dw as Float32Array, p);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;

@@ -24,6 +24,7 @@
 import { ModuleBuilder, type FunctionBuilder, type FuncRef } from './builder.ts';
 import { bump, bumpBy, forLoop, minI32, transpose4 } from './emit.ts';
 import { emitCopyPlanes, emitWinograd } from './winograd_module.ts';
+import { emitWinogradK4S2 } from './winograd_k4s2_module.ts';
 import { emitLamb } from './lamb_module.ts';
 
 export interface KernelModuleOptions {
@@ -81,6 +82,19 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   wgScatter_output(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
     plane: number, Wp: number, planeFloats: number): void;
   wgScatter_inputGrad(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
+    plane: number, Wp: number, planeFloats: number): void;
+  /** The four-phase F(3×3, 2×2) of the k4 s2 p1 convolution (winograd_k4s2_module.ts); tile kernels as above, tiles 3 apart. */
+  phaseSplit(x: number, H: number, W: number, xp: number, Hp: number, Wp: number, C: number, pl0: number, pl1: number): void;
+  phaseMerge(xp: number, H: number, W: number, dx: number, Hp: number, Wp: number, C: number, pl0: number, pl1: number): void;
+  wgPhaseFilter(w: number, k0: number, k1: number, K: number, C: number, U: number): void;
+  wgPhaseFilterGrad(dU: number, k0: number, k1: number, K: number, C: number, dw: number): void;
+  wgGather_phaseInput(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
+    TH: number, TW: number, mat: number, ldT: number): void;
+  wgGather_phaseOutputGrad(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
+    TH: number, TW: number, mat: number, ldT: number): void;
+  wgScatter_phaseOutput(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
+    plane: number, Wp: number, planeFloats: number): void;
+  wgScatter_phaseInputGrad(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
     plane: number, Wp: number, planeFloats: number): void;
   /**
    * Active sites, im2col: cols[v·vStride + j·jStride] = x[n, g·Cg + c, ih, iw] (0 outside the image), j = (c·R + r)·S
@@ -1422,6 +1436,7 @@ export function buildKernelModule(opts: KernelModuleOptions): Uint8Array {
   emitCol2im(m);
   emitCopyPlanes(m, emitCopyRows(m));
   emitWinograd(m);
+  emitWinogradK4S2(m);
   emitDwCorr(m);
   emitDwGrad(m);
   emitActiveFields(m, 'actGather', 'gather');

@@ -205,7 +205,9 @@ export class WasmRuntime {
 /** The exports a worker may run (all take i32 arguments only). */
 const POOL_EXPORTS = [
   'macro', 'packA', 'packB', 'im2col', 'col2im', 'copyRows', 'copyPlanes',
-  'wgGather_input', 'wgGather_outputGrad', 'wgScatter_output', 'wgScatter_inputGrad', 'wgFilter', 'wgFilterGrad', 'lambDir', 'lambApply',
+  'wgGather_input', 'wgGather_outputGrad', 'wgScatter_output', 'wgScatter_inputGrad', 'wgFilter', 'wgFilterGrad',
+  'phaseSplit', 'phaseMerge', 'wgPhaseFilter', 'wgPhaseFilterGrad',
+  'wgGather_phaseInput', 'wgGather_phaseOutputGrad', 'wgScatter_phaseOutput', 'wgScatter_phaseInputGrad', 'lambDir', 'lambApply',
   'actGather', 'actScatter', 'actGatherOut', 'actScatterOut',
   ...BINARY_OPS.map((op) => `binary_${op}` as const), ...UNARY_OPS.map((op) => `unary_${op}` as const),
   'bnStats', 'bnNorm', 'bnBwdSums', 'bnBwdDx', 'bnStatsRows', 'bnNormRows', 'bnBwdSumsRows', 'bnBwdDxRows',

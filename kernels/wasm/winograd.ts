@@ -20,6 +20,7 @@ import type { Conv2dParams } from '../cpu/conv2d.ts';
 import { gemmCalls, gemmScratch } from './gemm.ts';
 import type { ProgramCall } from './pool.ts';
 import type { WasmRuntime } from './runtime.ts';
+import { K4S2, k4s2Applies } from './winograd_k4s2.ts';
 
 /**
  * Where Winograd pays (N16 fwd / bwd input / bwd weight on the bench machine, 2 threads, ms, im2col → Winograd):
@@ -43,17 +44,69 @@ export function winogradApplies(p: Conv2dParams, opts: WinogradOptions = {}): bo
     Math.min(p.C, p.K) >= (opts.winogradMinChannels ?? WINOGRAD_MIN_CHANNELS);
 }
 
-/** Sizes shared by the passes: tiles, their padded planes, the ξ matrices' row length. */
-function tiling(p: Conv2dParams) {
-  const TH = Math.ceil(p.H / 2), TW = Math.ceil(p.W / 2);
+/**
+ * What differs between the Winograd convolutions: this file's F(2×2, 3×3) and winograd_k4s2.ts's four-phase
+ * F(3×3, 2×2). Both transform 4×4 input patches of tiles m outputs apart, so the 16 gemms and the passes below
+ * are shared; a scheme says how the input becomes planes of patches and how filters become U.
+ */
+export interface WinogradScheme {
+  /** outputs per tile side */
+  m: number;
+  /** suffixes of the tile kernels: wgGather_<input>, wgScatter_<output>, wgGather_<outputGrad>, wgScatter_<inputGrad> */
+  kernels: { input: string; output: string; outputGrad: string; inputGrad: string };
+  /** input channels in the transform domain (U is 16 matrices of K × chans) */
+  chans(p: Conv2dParams): number;
+  /** x (N, C, H, W) at xPtr into the zeroed input planes (N·chans planes of Hp × Wp) at planes */
+  toPlanes(rt: WasmRuntime, xPtr: number, planes: number, p: Conv2dParams, t: Tiling): void;
+  /** the adjoint read: dx (N, C, H, W) at dxPtr from the input-gradient planes */
+  fromPlanes(rt: WasmRuntime, planes: number, dxPtr: number, p: Conv2dParams, t: Tiling): void;
+  /** U from the filters at wPtr (the threads split the filters) */
+  filter(rt: WasmRuntime, wPtr: number, U: number, p: Conv2dParams): void;
+  /** the adjoint: dw at dwPtr from dU */
+  filterGrad(rt: WasmRuntime, dU: number, dwPtr: number, p: Conv2dParams): void;
+}
+
+export type Tiling = ReturnType<typeof tiling>;
+
+/** Sizes shared by the passes: tiles of m × m outputs, their input planes, the ξ matrices' row length. */
+function tiling(p: Conv2dParams, m: number) {
+  const TH = Math.ceil(p.OH / m), TW = Math.ceil(p.OW / m);
   const T = p.N * TH * TW;
   return {
     TH, TW, T, ldT: Math.ceil(T / 4) * 4,
-    // the input padded by 1 on each side, to whole tiles plus the 4×4 patch's reach
-    Hp: 2 * TH + 2, Wp: 2 * TW + 2,
+    // input planes: whole tiles plus the 4×4 patch's reach
+    Hp: m * TH + 4 - m, Wp: m * TW + 4 - m,
     // outputs (and output gradients) rounded up to whole tiles
-    Ho: 2 * TH, Wo: 2 * TW,
+    Ho: m * TH, Wo: m * TW,
   };
+}
+
+/** F(2×2, 3×3): the input padded by 1 on each side; U = G·g·Gᵀ per filter. */
+export const SAME_3X3: WinogradScheme = {
+  m: 2,
+  kernels: { input: 'input', output: 'output', outputGrad: 'outputGrad', inputGrad: 'inputGrad' },
+  chans: (p) => p.C,
+  toPlanes(rt, xPtr, planes, p, t) {
+    rt.kernels.copyPlanes(xPtr, p.H * p.W, p.W, planes + (t.Wp + 1) * 4, t.Hp * t.Wp, t.Wp, p.H, p.W, p.N * p.C);
+  },
+  fromPlanes(rt, planes, dxPtr, p, t) {
+    rt.kernels.copyPlanes(planes + (t.Wp + 1) * 4, t.Hp * t.Wp, t.Wp, dxPtr, p.H * p.W, p.W, p.H, p.W, p.N * p.C);
+  },
+  filter(rt, wPtr, U, p) {
+    const KC = p.K * p.C;
+    rt.runSplit(KC, (a, b) => [['wgFilter', [wPtr, a, b, KC, U]]]);
+  },
+  filterGrad(rt, dU, dwPtr, p) {
+    const KC = p.K * p.C;
+    rt.runSplit(KC, (a, b) => [['wgFilterGrad', [dU, a, b, KC, dwPtr]]]);
+  },
+};
+
+/** The scheme for p (F(2×2, 3×3) or the four-phase k4 s2 one), or null where neither applies. */
+export function winogradScheme(p: Conv2dParams, opts: WinogradOptions = {}): WinogradScheme | null {
+  if (winogradApplies(p, opts)) return SAME_3X3;
+  if (k4s2Applies(p, opts)) return K4S2;
+  return null;
 }
 
 /** The 16 gemms, ξ split over the threads whole; each gets its own packing scratch. */
@@ -70,104 +123,105 @@ function sixteenGemms(
   });
 }
 
-/** x (N, C, H, W) into a zeroed padded copy (N·C planes of Hp × Wp, image at (1, 1)); returns its address. */
-function paddedInput(rt: WasmRuntime, x: Float32Array, p: Conv2dParams, Hp: number, Wp: number): number {
+/** V = Bᵀ·d·B of every tile of x's input planes: 16 × chans × ldT floats. */
+function inputTransform(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, p: Conv2dParams, t: Tiling): number {
   const { N, C, H, W } = p;
-  const xPtr = rt.alloc(N * C * H * W), xp = rt.alloc(N * C * Hp * Wp);
+  const chans = s.chans(p);
+  const xPtr = rt.alloc(N * C * H * W), planes = rt.alloc(N * chans * t.Hp * t.Wp + 4);
   rt.write(xPtr, x, 0, N * C * H * W);
-  rt.f32.fill(0, xp >>> 2, (xp >>> 2) + N * C * Hp * Wp);
-  rt.kernels.copyPlanes(xPtr, H * W, W, xp + (Wp + 1) * 4, Hp * Wp, Wp, H, W, N * C);
-  return xp;
-}
-
-/** V = Bᵀ·d·B of every tile of x: 16 × C × ldT floats. */
-function inputTransform(rt: WasmRuntime, x: Float32Array, p: Conv2dParams): number {
-  const { TH, TW, T, ldT, Hp, Wp } = tiling(p);
-  const xp = paddedInput(rt, x, p, Hp, Wp);
-  const V = rt.alloc(16 * p.C * ldT);
-  rt.runSplit(p.C, (c0, c1) => [['wgGather_input', [xp, Wp, Hp * Wp, p.C, c0, c1, T, TH, TW, V, ldT]]]);
+  rt.f32.fill(0, planes >>> 2, (planes >>> 2) + N * chans * t.Hp * t.Wp);
+  s.toPlanes(rt, xPtr, planes, p, t);
+  const V = rt.alloc(16 * chans * t.ldT);
+  rt.runSplit(chans, (c0, c1) => [[`wgGather_${s.kernels.input}`, [planes, t.Wp, t.Hp * t.Wp, chans, c0, c1, t.T, t.TH, t.TW, V, t.ldT]]]);
   return V;
 }
 
-/** dM = A·dy·Aᵀ of every tile of dy (zero past an odd edge): 16 × K × ldT floats. */
-function outputGradTransform(rt: WasmRuntime, dy: Float32Array, p: Conv2dParams): number {
-  const { N, K, H, W } = p;
-  const { TH, TW, T, ldT, Ho, Wo } = tiling(p);
-  let dyp = rt.alloc(N * K * H * W);
-  rt.write(dyp, dy, 0, N * K * H * W);
-  if (Ho !== H || Wo !== W) {
-    const even = rt.alloc(N * K * Ho * Wo);
-    rt.f32.fill(0, even >>> 2, (even >>> 2) + N * K * Ho * Wo);
-    rt.kernels.copyPlanes(dyp, H * W, W, even, Ho * Wo, Wo, H, W, N * K);
-    dyp = even;
+/** dM = A·dy·Aᵀ of every tile of dy (zero past the last whole tile): 16 × K × ldT floats. */
+function outputGradTransform(rt: WasmRuntime, s: WinogradScheme, dy: Float32Array, p: Conv2dParams, t: Tiling): number {
+  const { N, K, OH, OW } = p;
+  const { Ho, Wo } = t;
+  // one vector of slack: 3-wide patches are read as 4 floats
+  let dyp = rt.alloc(N * K * OH * OW + 4);
+  rt.write(dyp, dy, 0, N * K * OH * OW);
+  if (Ho !== OH || Wo !== OW) {
+    const whole = rt.alloc(N * K * Ho * Wo + 4);
+    rt.f32.fill(0, whole >>> 2, (whole >>> 2) + N * K * Ho * Wo);
+    rt.kernels.copyPlanes(dyp, OH * OW, OW, whole, Ho * Wo, Wo, OH, OW, N * K);
+    dyp = whole;
   }
-  const dM = rt.alloc(16 * K * ldT);
-  rt.runSplit(K, (k0, k1) => [['wgGather_outputGrad', [dyp, Wo, Ho * Wo, K, k0, k1, T, TH, TW, dM, ldT]]]);
+  const dM = rt.alloc(16 * K * t.ldT);
+  rt.runSplit(K, (k0, k1) => [[`wgGather_${s.kernels.outputGrad}`, [dyp, Wo, Ho * Wo, K, k0, k1, t.T, t.TH, t.TW, dM, t.ldT]]]);
   return dM;
 }
 
-/** U = G·g·Gᵀ of every filter: 16 × K × C floats (the filters split over the threads). */
-function filterTransformIn(rt: WasmRuntime, w: Float32Array, p: Conv2dParams): number {
-  const KC = p.K * p.C;
-  const wPtr = rt.alloc(9 * KC), U = rt.alloc(16 * KC);
-  rt.write(wPtr, w, 0, 9 * KC);
-  rt.runSplit(KC, (a, b) => [['wgFilter', [wPtr, a, b, KC, U]]]);
+/** U of every filter: 16 × K × chans floats. */
+function filterTransform(rt: WasmRuntime, s: WinogradScheme, w: Float32Array, p: Conv2dParams): number {
+  const size = p.K * p.C * p.R * p.S;
+  const wPtr = rt.alloc(size), U = rt.alloc(16 * p.K * s.chans(p));
+  rt.write(wPtr, w, 0, size);
+  s.filter(rt, wPtr, U, p);
   return U;
 }
 
-/** y = conv(x, w) for p with winogradApplies(p). */
-export function conv2dWinograd(rt: WasmRuntime, x: Float32Array, w: Float32Array, y: Float32Array, p: Conv2dParams): void {
-  const { N, C, K, H, W } = p;
-  const { TH, TW, T, ldT, Ho, Wo } = tiling(p);
+/** y = conv(x, w) for p with a scheme s. */
+export function conv2dWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, w: Float32Array, y: Float32Array, p: Conv2dParams): void {
+  const { N, K, OH, OW } = p;
+  const t = tiling(p, s.m);
+  const { TH, TW, T, ldT, Ho, Wo } = t;
+  const chans = s.chans(p);
   const mark = rt.mark();
-  const V = inputTransform(rt, x, p);
-  const U = filterTransformIn(rt, w, p);
+  const V = inputTransform(rt, s, x, p, t);
+  const U = filterTransform(rt, s, w, p);
   const M = rt.alloc(16 * K * ldT);
-  sixteenGemms(rt, { M: K, N: T, K: C, transA: false, transB: false },
-    (xi) => U + xi * K * C * 4, (xi) => V + xi * C * ldT * 4, (xi) => M + xi * K * ldT * 4, { b: ldT, c: ldT });
+  sixteenGemms(rt, { M: K, N: T, K: chans, transA: false, transB: false },
+    (xi) => U + xi * K * chans * 4, (xi) => V + xi * chans * ldT * 4, (xi) => M + xi * K * ldT * 4, { b: ldT, c: ldT });
   const yp = rt.alloc(N * K * Ho * Wo);
-  rt.runSplit(K, (k0, k1) => [['wgScatter_output', [M, ldT, K, k0, k1, T, TH, TW, yp, Wo, Ho * Wo]]]);
-  if (Ho === H && Wo === W) {
-    rt.read(yp, N * K * H * W, y, 0);
+  rt.runSplit(K, (k0, k1) => [[`wgScatter_${s.kernels.output}`, [M, ldT, K, k0, k1, T, TH, TW, yp, Wo, Ho * Wo]]]);
+  if (Ho === OH && Wo === OW) {
+    rt.read(yp, N * K * OH * OW, y, 0);
   } else {
-    const yPtr = rt.alloc(N * K * H * W);
-    rt.kernels.copyPlanes(yp, Ho * Wo, Wo, yPtr, H * W, W, H, W, N * K);
-    rt.read(yPtr, N * K * H * W, y, 0);
+    const yPtr = rt.alloc(N * K * OH * OW);
+    rt.kernels.copyPlanes(yp, Ho * Wo, Wo, yPtr, OH * OW, OW, OH, OW, N * K);
+    rt.read(yPtr, N * K * OH * OW, y, 0);
   }
   rt.reset(mark);
 }
 
-/** dx = ∂⟨conv(x, w), dy⟩/∂x for p with winogradApplies(p). */
-export function conv2dBackwardInputWinograd(rt: WasmRuntime, dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
+/** dx = ∂⟨conv(x, w), dy⟩/∂x for p with a scheme s. */
+export function conv2dBackwardInputWinograd(rt: WasmRuntime, s: WinogradScheme, dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
   const { N, C, K, H, W } = p;
-  const { TH, TW, T, ldT, Hp, Wp } = tiling(p);
+  const t = tiling(p, s.m);
+  const { TH, TW, T, ldT, Hp, Wp } = t;
+  const chans = s.chans(p);
   const mark = rt.mark();
-  const dM = outputGradTransform(rt, dy, p);
-  const U = filterTransformIn(rt, w, p);
-  const dV = rt.alloc(16 * C * ldT);
-  sixteenGemms(rt, { M: C, N: T, K, transA: true, transB: false },
-    (xi) => U + xi * K * C * 4, (xi) => dM + xi * K * ldT * 4, (xi) => dV + xi * C * ldT * 4, { b: ldT, c: ldT });
-  const dxp = rt.alloc(N * C * Hp * Wp);
-  rt.f32.fill(0, dxp >>> 2, (dxp >>> 2) + N * C * Hp * Wp);
-  rt.runSplit(C, (c0, c1) => [['wgScatter_inputGrad', [dV, ldT, C, c0, c1, T, TH, TW, dxp, Wp, Hp * Wp]]]);
+  const dM = outputGradTransform(rt, s, dy, p, t);
+  const U = filterTransform(rt, s, w, p);
+  const dV = rt.alloc(16 * chans * ldT);
+  sixteenGemms(rt, { M: chans, N: T, K, transA: true, transB: false },
+    (xi) => U + xi * K * chans * 4, (xi) => dM + xi * K * ldT * 4, (xi) => dV + xi * chans * ldT * 4, { b: ldT, c: ldT });
+  const dxp = rt.alloc(N * chans * Hp * Wp);
+  rt.f32.fill(0, dxp >>> 2, (dxp >>> 2) + N * chans * Hp * Wp);
+  rt.runSplit(chans, (c0, c1) => [[`wgScatter_${s.kernels.inputGrad}`, [dV, ldT, chans, c0, c1, T, TH, TW, dxp, Wp, Hp * Wp]]]);
   const dxPtr = rt.alloc(N * C * H * W);
-  rt.kernels.copyPlanes(dxp + (Wp + 1) * 4, Hp * Wp, Wp, dxPtr, H * W, W, H, W, N * C);
+  s.fromPlanes(rt, dxp, dxPtr, p, t);
   rt.read(dxPtr, N * C * H * W, dx, 0);
   rt.reset(mark);
 }
 
-/** dw = ∂⟨conv(x, w), dy⟩/∂w for p with winogradApplies(p). */
-export function conv2dBackwardWeightWinograd(rt: WasmRuntime, x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams): void {
-  const { C, K } = p;
-  const { T, ldT } = tiling(p);
+/** dw = ∂⟨conv(x, w), dy⟩/∂w for p with a scheme s. */
+export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams): void {
+  const { C, K, R, S } = p;
+  const t = tiling(p, s.m);
+  const { T, ldT } = t;
+  const chans = s.chans(p);
   const mark = rt.mark();
-  const V = inputTransform(rt, x, p);
-  const dM = outputGradTransform(rt, dy, p);
-  const dU = rt.alloc(16 * K * C);
-  sixteenGemms(rt, { M: K, N: C, K: T, transA: false, transB: true },
-    (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * C * ldT * 4, (xi) => dU + xi * K * C * 4, { a: ldT, b: ldT });
-  const dwPtr = rt.alloc(9 * K * C);
-  rt.runSplit(K * C, (a, b) => [['wgFilterGrad', [dU, a, b, K * C, dwPtr]]]);
-  rt.read(dwPtr, 9 * K * C, dw, 0);
+  const V = inputTransform(rt, s, x, p, t);
+  const dM = outputGradTransform(rt, s, dy, p, t);
+  const dU = rt.alloc(16 * K * chans);
+  sixteenGemms(rt, { M: K, N: chans, K: T, transA: false, transB: true },
+    (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * chans * ldT * 4, (xi) => dU + xi * K * chans * 4, { a: ldT, b: ldT });
+  const dwPtr = rt.alloc(K * C * R * S);
+  s.filterGrad(rt, dU, dwPtr, p);
+  rt.read(dwPtr, K * C * R * S, dw, 0);
   rt.reset(mark);
 }

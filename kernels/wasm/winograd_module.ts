@@ -1,16 +1,17 @@
 /**
- * The WebAssembly tile transforms of the Winograd F(2×2, 3×3) convolution (winograd.ts has the math and the
- * driver). Tiles are numbered t = (n·TH + ty)·TW + tx over every image n, tile row ty < TH and column tx < TW;
- * tile (ty, tx) of a plane starts at row 2·ty, column 2·tx. A "ξ matrix" holds, for each of the 16 entries ξ of
- * a 4×4 tile transform, a (channels × T) matrix with rows ldT floats apart: element (ξ, c, t) at
- * mat + ((ξ·chans + c)·ldT + t)·4.
+ * The WebAssembly tile transforms of the Winograd convolutions (winograd.ts has the math and the driver): here
+ * F(2×2, 3×3)'s, emitted for tiles 2 apart; winograd_k4s2_module.ts emits F(3×3, 2×2)'s with the same code for
+ * tiles 3 apart. Tiles are numbered t = (n·TH + ty)·TW + tx over every image n, tile row ty < TH and column tx <
+ * TW; with tiles m apart, tile (ty, tx) of a plane starts at row m·ty, column m·tx. A "ξ matrix" holds, for each
+ * of the 16 entries ξ of a 4×4 tile transform, a (channels × T) matrix with rows ldT floats apart: element
+ * (ξ, c, t) at mat + ((ξ·chans + c)·ldT + t)·4.
  *
  *   wgGather_<name>(plane, Wp, planeFloats, chans, c0, c1, T, TH, TW, mat, ldT)
  *       for channels c ∈ [c0, c1) and every tile t: the a×a patch of plane (n, c) at the tile (planes
  *       planeFloats apart, rows Wp floats apart, plane (n, c) = n·chans + c) becomes L·patch·Lᵀ, written to the
- *       ξ matrix (a = 4, L = Bᵀ: the input transform; a = 2, L = A: the output gradient's transform).
+ *       ξ matrix (a = 4, L = Bᵀ: the input transform; a = m, L = A: the output gradient's transform).
  *   wgScatter_<name>(mat, ldT, chans, c0, c1, T, TH, TW, plane, Wp, planeFloats)
- *       the reverse: the 4×4 ξ entries of tile t become L·M·Lᵀ (b×b), stored into (b = 2, L = Aᵀ: the output
+ *       the reverse: the 4×4 ξ entries of tile t become L·M·Lᵀ (b×b), stored into (b = m, L = Aᵀ: the output
  *       transform) or added onto (b = 4, L = B: the input gradient, tiles overlap) plane (n, c) at the tile.
  *   copyPlanes(src, srcPlane, srcW, dst, dstPlane, dstW, rows, cols, planes): copyRows over `planes` planes.
  *   wgFilter(w, kc0, kc1, KC, U): U[ξ][kc] = (G·g_kc·Gᵀ)[ξ] for filters kc ∈ [kc0, kc1) of w (KC filters of 3×3)
@@ -71,14 +72,14 @@ const TILE_PARAMS = [['chans', 'i32'], ['c0', 'i32'], ['c1', 'i32'], ['T', 'i32'
  * (ξ = 0, c, t₀) in the ξ matrix), then runs body. Locals it declares: c, t0, tx, ty, tile, a0..a3, live1..3,
  * xi, rowXi, Wp4, step, planeStep.
  */
-function tileWalk(f: FunctionBuilder, body: () => void): void {
+function tileWalk(f: FunctionBuilder, step: number, body: () => void): void {
   for (const n of ['c', 't0', 'tx', 'ty', 'tile', 'a0', 'a1', 'a2', 'a3', 'live1', 'live2', 'live3', 'xi', 'rowXi', 'Wp4', 'rowStep', 'planeStep', 'lane'])
     f.local('i32', n);
   f.get('Wp').i32Const(2).i32Shl().set('Wp4');
-  // past the last tile of a row: to the next tile row (2 plane rows down), back to column 0
-  f.get('Wp').get('TW').i32Sub().i32Const(3).i32Shl().set('rowStep');
+  // past the last tile of a row: to the next tile row (`step` plane rows down), back to column 0
+  f.get('Wp').get('TW').i32Sub().i32Const(4 * step).i32Mul().set('rowStep');
   // past the last tile row of plane (n, c): to plane (n + 1, c)
-  f.get('chans').get('planeFloats').i32Mul().get('TH').get('Wp').i32Mul().i32Const(1).i32Shl().i32Sub().i32Const(2).i32Shl().set('planeStep');
+  f.get('chans').get('planeFloats').i32Mul().get('TH').get('Wp').i32Mul().i32Const(step).i32Mul().i32Sub().i32Const(2).i32Shl().set('planeStep');
   forLoop(f, 'c', 'c1', 1, () => f.get('c0'), () => {
     f.get('plane').get('c').get('planeFloats').i32Mul().i32Const(2).i32Shl().i32Add().set('tile');
     f.i32Const(0).set('tx');
@@ -95,7 +96,7 @@ function tileWalk(f: FunctionBuilder, body: () => void): void {
           f.get('tile').set('a0');
         }
         // advance to the next tile: tx + 1, wrapping to the next tile row and the next image's plane
-        f.get('tile').i32Const(8).i32Add().set('tile');
+        f.get('tile').i32Const(4 * step).i32Add().set('tile');
         f.get('tx').i32Const(1).i32Add().tee('tx').get('TW').i32Eq().if(() => {
           f.i32Const(0).set('tx');
           bumpBy(f, 'tile', 'rowStep');
@@ -124,21 +125,25 @@ function xiRow(f: FunctionBuilder, xi: number): FunctionBuilder {
   return f;
 }
 
-/** wgGather_<name>: a×a patches (a = L's column count, 2 or 4) to the 16 ξ rows, out = L·patch·Lᵀ (L is 4×a). */
-export function emitTileGather(m: ModuleBuilder, name: string, L: SignMatrix): void {
+/**
+ * wgGather_<name>: a×a patches (a = L's column count, 2 to 4) of tiles `step` apart to the 16 ξ rows,
+ * out = L·patch·Lᵀ (L is 4×a). A 3-wide row is loaded as 4 floats (the planes keep one float of slack past
+ * their end); the fourth lane is never used.
+ */
+export function emitTileGather(m: ModuleBuilder, name: string, L: SignMatrix, step: number): void {
   const a = L[0].length;
-  if (L.length !== 4 || (a !== 2 && a !== 4)) throw new Error('wgGather: L must be 4×2 or 4×4');
+  if (L.length !== 4 || a < 2 || a > 4) throw new Error('wgGather: L must be 4×2, 4×3 or 4×4');
   const params = [['plane', 'i32'], ['Wp', 'i32'], ['planeFloats', 'i32'], ...TILE_PARAMS, ['mat', 'i32'], ['ldT', 'i32']] as const;
   m.func(`wgGather_${name}`, params, [], (f) => {
     const rowsOfLane = Array.from({ length: 4 }, () => f.local('v128'));
     const tmp = Array.from({ length: 4 }, () => f.local('v128'));
     const D = Array.from({ length: a }, () => Array.from({ length: 4 }, () => f.local('v128')));
-    tileWalk(f, () => {
+    tileWalk(f, step, () => {
       // D[r][s] = the lanes' patch element (r, s): row r of each lane, transposed
       for (let r = 0; r < a; r++) {
         for (let l = 0; l < 4; l++) {
           patchRow(f, l, r);
-          if (a === 4) f.v128Load(); else f.v128Load64Zero();
+          if (a === 2) f.v128Load64Zero(); else f.v128Load();
           f.set(rowsOfLane[l]);
         }
         transpose4(f, rowsOfLane, tmp, D[r]);
@@ -154,19 +159,21 @@ export function emitTileGather(m: ModuleBuilder, name: string, L: SignMatrix): v
 }
 
 /**
- * wgScatter_<name>: the 16 ξ rows to b×b patches (b = L's row count, 2 or 4), patch = L·M·Lᵀ (L is b×4), stored
- * (mode 'store', b = 2) or added (mode 'add', b = 4; overlapping tiles add in lane order).
+ * wgScatter_<name>: the 16 ξ rows to b×b patches (b = L's row count, 2 to 4) of tiles `step` apart,
+ * patch = L·M·Lᵀ (L is b×4), stored where the patches tile the plane (b = step) or added where they overlap
+ * (b > step; overlapping tiles add in lane order).
  */
-export function emitTileScatter(m: ModuleBuilder, name: string, L: SignMatrix, mode: 'store' | 'add'): void {
+export function emitTileScatter(m: ModuleBuilder, name: string, L: SignMatrix, step: number): void {
   const b = L.length;
-  if (L[0].length !== 4 || (b !== 2 && b !== 4) || (mode === 'add') !== (b === 4)) throw new Error('wgScatter: L must be 2×4 (store) or 4×4 (add)');
+  if (L[0].length !== 4 || b < 2 || b > 4 || b < step) throw new Error('wgScatter: L must be 2×4, 3×4 or 4×4, and patches must cover the plane');
+  const add = b > step;
   const params = [['mat', 'i32'], ['ldT', 'i32'], ...TILE_PARAMS, ['plane', 'i32'], ['Wp', 'i32'], ['planeFloats', 'i32']] as const;
   m.func(`wgScatter_${name}`, params, [], (f) => {
     const M = Array.from({ length: 4 }, () => Array.from({ length: 4 }, () => f.local('v128')));
     const tmp = Array.from({ length: 4 }, () => f.local('v128'));
     const lanesRow = Array.from({ length: 4 }, () => f.local('v128'));
     const zero = f.local('v128');
-    tileWalk(f, () => {
+    tileWalk(f, step, () => {
       for (let r = 0; r < 4; r++) for (let s = 0; s < 4; s++) xiRow(f, 4 * r + s).v128Load().set(M[r][s]);
       const out = sandwich(f, L, M);
       for (let i = 0; i < b; i++) {
@@ -175,11 +182,14 @@ export function emitTileScatter(m: ModuleBuilder, name: string, L: SignMatrix, m
         transpose4(f, cols, tmp, lanesRow);
         for (let l = 0; l < 4; l++) {
           const write = () => {
-            if (mode === 'add') {
+            if (add) {
+              if (b !== 4) throw new Error('wgScatter: overlapping patches must be 4 wide');
               patchRow(f, l, i);
               patchRow(f, l, i).v128Load().get(lanesRow[l]).f32x4Add().v128Store();
             } else {
               patchRow(f, l, i).get(lanesRow[l]).v128Store64Lane(0);
+              if (b === 3) patchRow(f, l, i).get(lanesRow[l]).f32x4ExtractLane(2).f32Store(8);
+              if (b === 4) throw new Error('wgScatter: 4-wide stores are not needed');
             }
           };
           if (l === 0) write(); else f.get(`live${l}`).if(write);
@@ -210,7 +220,7 @@ export function emitCopyPlanes(m: ModuleBuilder, copyRows: FuncRef): void {
 /** F(2×2, 3×3)'s transform matrices (Lavin & Gray): y = Aᵀ[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]A on a 4×4 input tile d. */
 export const WINOGRAD_BT: SignMatrix = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
 export const WINOGRAD_AT: SignMatrix = [[1, 1, 1, 0], [0, 1, -1, -1]];
-const transpose = (L: SignMatrix): SignMatrix => L[0].map((_, j) => L.map((row) => row[j]));
+export const transpose = (L: SignMatrix): SignMatrix => L[0].map((_, j) => L.map((row) => row[j]));
 
 /**
  * The four transforms: input d → Bᵀ·d·B, output M → Aᵀ·M·A, output gradient dY → A·dY·Aᵀ and input gradient
@@ -287,8 +297,8 @@ function emitFilterTransforms(m: ModuleBuilder): void {
 
 export function emitWinograd(m: ModuleBuilder): void {
   emitFilterTransforms(m);
-  emitTileGather(m, 'input', WINOGRAD_BT);
-  emitTileScatter(m, 'output', WINOGRAD_AT, 'store');
-  emitTileGather(m, 'outputGrad', transpose(WINOGRAD_AT));
-  emitTileScatter(m, 'inputGrad', transpose(WINOGRAD_BT), 'add');
+  emitTileGather(m, 'input', WINOGRAD_BT, 2);
+  emitTileScatter(m, 'output', WINOGRAD_AT, 2);
+  emitTileGather(m, 'outputGrad', transpose(WINOGRAD_AT), 2);
+  emitTileScatter(m, 'inputGrad', transpose(WINOGRAD_BT), 2);
 }

@@ -19,7 +19,8 @@ import {
 } from '../../../kernels/cpu/conv2d.ts';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm, type ConvOptions } from '../../../kernels/wasm/conv2d.ts';
 import { WasmRuntime } from '../../../kernels/wasm/runtime.ts';
-import { winogradApplies } from '../../../kernels/wasm/winograd.ts';
+import { SAME_3X3, winogradApplies, winogradScheme } from '../../../kernels/wasm/winograd.ts';
+import { K4S2, k4s2Applies } from '../../../kernels/wasm/winograd_k4s2.ts';
 import { assertClose, randomF32, seeded, wasmOrSkip } from './helpers.ts';
 
 const always: ConvOptions = { winogradMinChannels: 1, winogradMinSize: 1 };
@@ -38,12 +39,13 @@ function planeMax(a: Float32Array, count: number, size: number): Float64Array {
 }
 
 function check(p: Conv2dParams, seed: number, opts: ConvOptions): void {
-  const { N, C, K, H, W } = p;
+  const { N, C, K, H, W, OH, OW } = p;
   const rand = seeded(seed);
-  const nx = N * C * H * W, nw = K * C * 9, ny = N * K * H * W, P = H * W;
+  const RS = p.R * p.S, HW = H * W, P = OH * OW;
+  const nx = N * C * HW, nw = K * C * RS, ny = N * K * P;
   const x = randomF32(nx, rand), w = randomF32(nw, rand), dy = randomF32(ny, rand);
-  const xMax = planeMax(x, N * C, P), dyMax = planeMax(dy, N * K, P);
-  const w1 = planeMax(Float32Array.from({ length: K * C }, (_, kc) => w.subarray(kc * 9, kc * 9 + 9).reduce((s, v) => s + Math.abs(v), 0)), K * C, 1);
+  const xMax = planeMax(x, N * C, HW), dyMax = planeMax(dy, N * K, P);
+  const w1 = planeMax(Float32Array.from({ length: K * C }, (_, kc) => w.subarray(kc * RS, kc * RS + RS).reduce((s, v) => s + Math.abs(v), 0)), K * C, 1);
   const dySum = Float64Array.from({ length: N * K }, (_, nk) => dy.subarray(nk * P, nk * P + P).reduce((s, v) => s + Math.abs(v), 0));
   // the scale S of each output plane (see the header)
   const xMaxN = Float64Array.from({ length: N }, (_, n) => Math.max(0, ...xMax.subarray(n * C, n * C + C)));
@@ -66,15 +68,15 @@ function check(p: Conv2dParams, seed: number, opts: ConvOptions): void {
   const y = new Float32Array(ny).fill(NaN), yRef = new Float64Array(ny);
   conv2dWasm(x, w, y, p, opts);
   conv2dRef(x, w, yRef, p);
-  close('forward', y, yRef, (i) => yS[Math.floor(i / P)], C * 9);
+  close('forward', y, yRef, (i) => yS[Math.floor(i / P)], C * RS);
   const dx = new Float32Array(nx).fill(NaN), dxRef = new Float64Array(nx);
   conv2dBackwardInputWasm(dy, w, dx, p, opts);
   conv2dBackwardInputRef(dy, w, dxRef, p);
-  close('backward input', dx, dxRef, (i) => dxS[Math.floor(i / P)], K * 9);
+  close('backward input', dx, dxRef, (i) => dxS[Math.floor(i / HW)], K * RS);
   const dw = new Float32Array(nw).fill(NaN), dwRef = new Float64Array(nw);
   conv2dBackwardWeightWasm(x, dy, dw, p, opts);
   conv2dBackwardWeightRef(x, dy, dwRef, p);
-  close('backward weight', dw, dwRef, (i) => dwS[Math.floor(i / 9)], N * P);
+  close('backward weight', dw, dwRef, (i) => dwS[Math.floor(i / RS)], N * P);
 }
 
 const sizes = fc.record({
@@ -93,6 +95,44 @@ test('Winograd conv passes == reference on random sizes, 1 to 3 threads', () => 
   check(params(3, 300, 20, 9, 10), 8, { ...always, runtime: runtimes[1] });
   for (const rt of runtimes) rt?.pool()?.close();
   console.log(`  worst error / tolerance: ${worst.toFixed(2)}`);
+});
+
+function paramsK4S2(N: number, C: number, K: number, OH: number, OW: number): Conv2dParams {
+  return { N, C, K, H: 2 * OH, W: 2 * OW, R: 4, S: 4, OH, OW, strideH: 2, strideW: 2, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: 1 };
+}
+
+test('four-phase F(3×3, 2×2) of the k4 s2 p1 conv (the transposed conv) == reference on random sizes, 1 to 3 threads', () => {
+  if (!wasmOrSkip('wasm winograd k4s2')) return;
+  worst = 0;
+  const runtimes = [undefined, new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 })];
+  const phaseSizes = fc.record({
+    N: fc.integer({ min: 1, max: 3 }), C: fc.integer({ min: 4, max: 11 }), K: fc.integer({ min: 4, max: 9 }),
+    OH: fc.integer({ min: 1, max: 10 }), OW: fc.integer({ min: 1, max: 10 }),
+  });
+  fc.assert(fc.property(phaseSizes, fc.nat(), fc.constantFrom(0, 1, 2), ({ N, C, K, OH, OW }, seed, r) => {
+    const p = paramsK4S2(N, C, K, OH, OW);
+    assert.ok(k4s2Applies(p, always));
+    check(p, seed, { ...always, runtime: runtimes[r] });
+  }), { numRuns: 300 });
+  // larger: several gemm blocks, tiles in several vector groups per row, channels not a multiple of 4
+  check(paramsK4S2(2, 37, 300, 9, 13), 9, always);
+  check(paramsK4S2(3, 70, 20, 12, 6), 10, { ...always, runtime: runtimes[1] });
+  for (const rt of runtimes) rt?.pool()?.close();
+  console.log(`  worst error / tolerance: ${worst.toFixed(2)}`);
+});
+
+test('the four-phase scheme takes k4 s2 p1 convolutions of even sizes with enough channels and size, and nothing else', () => {
+  const p = paramsK4S2(2, 16, 16, 6, 6);
+  assert.ok(k4s2Applies(p));
+  assert.is(winogradScheme(p), K4S2);
+  assert.not.ok(k4s2Applies({ ...p, C: 15 }), 'too few input channels');
+  assert.not.ok(k4s2Applies({ ...p, OH: 5, H: 10 }), 'too few rows');
+  assert.not.ok(k4s2Applies({ ...p, H: 11 }), 'odd input');
+  assert.not.ok(k4s2Applies({ ...p, groups: 2 }), 'grouped');
+  assert.not.ok(k4s2Applies({ ...p, strideH: 1, OH: 11 }), 'stride 1');
+  assert.not.ok(k4s2Applies({ ...p, padW: 0, OW: 5 }), 'unpadded');
+  assert.not.ok(k4s2Applies({ ...p, C: 3, K: 3 }, always), 'the filter transforms take 4 channels at a time');
+  assert.is(winogradScheme(params(2, 16, 16, 4, 4)), SAME_3X3);
 });
 
 test('Winograd takes 3×3 stride-1 same-size convolutions with enough channels and size, and nothing else', () => {
