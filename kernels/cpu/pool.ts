@@ -35,20 +35,22 @@ export interface AdaptivePool2dParams {
  * result is NaN and the index is the last NaN's), as PyTorch's CPU kernel does.
  */
 export function maxPool2d(x: FloatArray, y: FloatArray, argmax: Int32Array, p: Pool2dParams): void {
-  const { N, C, H, W, OH, OW, kH, kW, strideH, strideW, padH, padW, dilationH, dilationW } = p;
+  const { N, C, H, W, OH, OW, dilationH, dilationW } = p;
+  const rows = dilatedWindows(OH, p.strideH, p.padH, p.kH, dilationH, H);
+  const cols = dilatedWindows(OW, p.strideW, p.padW, p.kW, dilationW, W);
   for (let plane = 0; plane < N * C; plane++) {
     const xPlane = plane * H * W;
     const yPlane = plane * OH * OW;
     for (let oh = 0; oh < OH; oh++) {
-      const [ih0, ih1] = dilatedWindow(oh, strideH, padH, kH, dilationH, H);
+      const ih0 = rows[2 * oh], ih1 = rows[2 * oh + 1];
       for (let ow = 0; ow < OW; ow++) {
-        const [iw0, iw1] = dilatedWindow(ow, strideW, padW, kW, dilationW, W);
+        const iw0 = cols[2 * ow], iw1 = cols[2 * ow + 1];
         let best = -Infinity;
         let bestIndex = ih0 * W + iw0;
         for (let ih = ih0; ih < ih1; ih += dilationH) {
           for (let iw = iw0; iw < iw1; iw += dilationW) {
             const v = x[xPlane + ih * W + iw];
-            if (v > best || Number.isNaN(v)) {
+            if (v > best || v !== v) {
               best = v;
               bestIndex = ih * W + iw;
             }
@@ -62,16 +64,20 @@ export function maxPool2d(x: FloatArray, y: FloatArray, argmax: Int32Array, p: P
 }
 
 /**
- * The first and past-the-end input positions of a dilated window, PyTorch-style: the end is clipped to the input,
- * and the start steps forward by the dilation until it is inside, so every position visited is a window tap.
+ * The first and past-the-end input positions of each output's dilated window, PyTorch-style, as pairs: the end is
+ * clipped to the input, and the start steps forward by the dilation until it is inside, so every position
+ * visited is a window tap.
  */
-function dilatedWindow(
-  o: number, stride: number, pad: number, kernel: number, dilation: number, inSize: number,
-): [number, number] {
-  let start = o * stride - pad;
-  const end = Math.min(start + (kernel - 1) * dilation + 1, inSize);
-  while (start < 0) start += dilation;
-  return [start, end];
+function dilatedWindows(count: number, stride: number, pad: number, kernel: number, dilation: number, inSize: number): Int32Array {
+  const out = new Int32Array(2 * count);
+  for (let o = 0; o < count; o++) {
+    let start = o * stride - pad;
+    const end = Math.min(start + (kernel - 1) * dilation + 1, inSize);
+    while (start < 0) start += dilation;
+    out[2 * o] = start;
+    out[2 * o + 1] = end;
+  }
+  return out;
 }
 
 /** dx overwritten: dx[n, c, argmax] += dy[n, c, oh, ow] for every output (windows may overlap). */

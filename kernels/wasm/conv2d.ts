@@ -131,7 +131,7 @@ export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2
     return conv2d(x, w, y, p);
   }
   const wg = winogradScheme(p, opts);
-  if (wg) return conv2dWinograd(rt, wg, x as Float32Array, w as Float32Array, y as Float32Array, p);
+  if (wg) return conv2dWinograd(rt, wg, x as Float32Array, w as Float32Array, y as Float32Array, p, opts);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;
@@ -192,7 +192,7 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
     return conv2dBackwardInput(dy, w, dx, p);
   }
   const wg = winogradScheme(p, opts);
-  if (wg) return conv2dBackwardInputWinograd(rt, wg, dy as Float32Array, w as Float32Array, dx as Float32Array, p);
+  if (wg) return conv2dBackwardInputWinograd(rt, wg, dy as Float32Array, w as Float32Array, dx as Float32Array, p, opts);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;
@@ -258,7 +258,7 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
     return conv2dBackwardWeight(x, dy, dw, p);
   }
   const wg = winogradScheme(p, opts);
-  if (wg) return conv2dBackwardWeightWinograd(rt, wg, x as Float32Array, dy as Float32Array, dw as Float32Array, p);
+  if (wg) return conv2dBackwardWeightWinograd(rt, wg, x as Float32Array, dy as Float32Array, dw as Float32Array, p, opts);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;

@@ -17,9 +17,10 @@
  * conv2d.ts's `…Ref` twins in kernels/cpu are the reference; test/kernels/wasm/winograd.test.ts holds them equal.
  */
 import type { Conv2dParams } from '../cpu/conv2d.ts';
-import { gemmCalls, gemmScratch } from './gemm.ts';
+import type { GemmParams } from '../cpu/gemm.ts';
+import { gemmCalls, gemmScratch, type GemmScratch, type LeadingDims } from './gemm.ts';
 import type { ProgramCall } from './pool.ts';
-import type { WasmRuntime } from './runtime.ts';
+import { splitRange, type WasmRuntime } from './runtime.ts';
 import { K4S2, k4s2Applies } from './winograd_k4s2.ts';
 
 /**
@@ -33,8 +34,11 @@ import { K4S2, k4s2Applies } from './winograd_k4s2.ts';
 export const WINOGRAD_MIN_CHANNELS = 16;
 export const WINOGRAD_MIN_SIZE = 4;
 
-/** Tests lower the thresholds to reach Winograd with small shapes (or raise them to Infinity to avoid it). */
-export interface WinogradOptions { winogradMinChannels?: number; winogradMinSize?: number }
+/**
+ * Tests lower the thresholds to reach Winograd with small shapes (or raise them to Infinity to avoid it), and
+ * set the chunk size to reach the chunked passes (or Infinity to avoid them).
+ */
+export interface WinogradOptions { winogradMinChannels?: number; winogradMinSize?: number; winogradChunkTiles?: number }
 
 /** Whether p is a convolution this file computes (3×3, stride 1, padding 1, no dilation, one group, same size). */
 export function winogradApplies(p: Conv2dParams, opts: WinogradOptions = {}): boolean {
@@ -109,6 +113,55 @@ export function winogradScheme(p: Conv2dParams, opts: WinogradOptions = {}): Win
   return null;
 }
 
+/**
+ * Two ways to run a pass. With many tiles (large maps, few channels: V and M would be tens of MB, and each
+ * stage would stream them through memory), each thread takes whole images and runs gather → 16 gemms → scatter
+ * on chunks of about CHUNK_TILES tiles, so a chunk's ξ matrices stay in cache and the threads never wait on each
+ * other between stages; images are disjoint, so the input gradient's overlapping tiles add without races. With
+ * few tiles (deep layers: big filters, small maps), every stage runs over all tiles and the 16 gemms are split
+ * over the threads whole. Measured (N16 at 96², 2 threads, ms fwd / bwd input / bwd weight, whole-tensor stages →
+ * chunks of 1024 tiles): C48→48 61/73/102 → 47/60/79, C48→24 39/47/59 → 29/42/48. Chunks of 128–256 tiles were
+ * slower than whole stages (forward 98 and 71 ms against 58: 16 gemms of a few calls each per chunk add up), and
+ * at 48² and below (C96, and the k4 s2 scheme's C48 at 48²) chunks changed nothing measurable.
+ */
+export const CHUNK_TILES = 1024;
+
+/** A chunk: tile rows [ty0, ty0 + TH) of image n, or (ty0 = 0, TH the image's tile rows) T / (TH·TW) whole images from n. */
+interface Chunk { n: number; ty0: number; TH: number; T: number }
+
+/** Each thread's chunks, or null where the pass should run whole-tensor stages instead (see CHUNK_TILES). */
+function chunkPlan(rt: WasmRuntime, p: Conv2dParams, t: Tiling, opts: WinogradOptions): Chunk[][] | null {
+  const threads = rt.threads, perImage = t.TH * t.TW, chunkTiles = opts.winogradChunkTiles ?? CHUNK_TILES;
+  // at least a chunk per thread, and images shared out evenly enough (at most 25% over the mean)
+  if (t.T < chunkTiles * threads || Math.ceil(p.N / threads) > 1.25 * (p.N / threads)) return null;
+  return splitRange(p.N, threads).map(([n0, n1]) => {
+    const chunks: Chunk[] = [];
+    if (perImage >= chunkTiles) {
+      const rows = Math.max(1, Math.floor(chunkTiles / t.TW));
+      for (let n = n0; n < n1; n++) {
+        for (let ty0 = 0; ty0 < t.TH; ty0 += rows) {
+          const TH = Math.min(rows, t.TH - ty0);
+          chunks.push({ n, ty0, TH, T: TH * t.TW });
+        }
+      }
+    } else {
+      const images = Math.floor(chunkTiles / perImage);
+      for (let n = n0; n < n1; n += images) chunks.push({ n, ty0: 0, TH: t.TH, T: Math.min(images, n1 - n) * perImage });
+    }
+    return chunks;
+  });
+}
+
+/** The ξ-matrix row length that holds any chunk of the plan. */
+function chunkLd(plan: Chunk[][]): number {
+  return Math.ceil(Math.max(...plan.flat().map((c) => c.T)) / 4) * 4;
+}
+
+/** Byte address of chunk c's first tile row in planes of `chans` channels, Hp × Wp floats, tiles m apart. */
+function chunkPlanes(base: number, c: Chunk, chans: number, Hp: number, Wp: number, m: number): number {
+  return base + (c.n * chans * Hp * Wp + c.ty0 * m * Wp) * 4;
+}
+
 /** The 16 gemms, ξ split over the threads whole; each gets its own packing scratch. */
 function sixteenGemms(
   rt: WasmRuntime, mm: { M: number; N: number; K: number; transA: boolean; transB: boolean },
@@ -123,34 +176,54 @@ function sixteenGemms(
   });
 }
 
-/** V = Bᵀ·d·B of every tile of x's input planes: 16 × chans × ldT floats. */
-function inputTransform(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, p: Conv2dParams, t: Tiling): number {
+/** The 16 gemms of one chunk (program calls), the ξ matrices at a(ξ), b(ξ), c(ξ). */
+function chunkGemms(
+  p: GemmParams, a: (xi: number) => number, b: (xi: number) => number, c: (xi: number) => number,
+  scratch: GemmScratch, ld: LeadingDims,
+): ProgramCall[] {
+  const calls: ProgramCall[] = [];
+  for (let xi = 0; xi < 16; xi++) calls.push(...gemmCalls(p, a(xi), b(xi), c(xi), scratch, ld));
+  return calls;
+}
+
+/** x's input planes (N·chans planes of Hp × Wp, zero outside the data, one float of slack). */
+function inputPlanes(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, p: Conv2dParams, t: Tiling): number {
   const { N, C, H, W } = p;
   const chans = s.chans(p);
   const xPtr = rt.alloc(N * C * H * W), planes = rt.alloc(N * chans * t.Hp * t.Wp + 4);
   rt.write(xPtr, x, 0, N * C * H * W);
   rt.f32.fill(0, planes >>> 2, (planes >>> 2) + N * chans * t.Hp * t.Wp);
   s.toPlanes(rt, xPtr, planes, p, t);
+  return planes;
+}
+
+/** dy's planes rounded up to whole tiles (N·K planes of Ho × Wo, zero past the data, one float of slack). */
+function outputGradPlanes(rt: WasmRuntime, dy: Float32Array, p: Conv2dParams, t: Tiling): number {
+  const { N, K, OH, OW } = p;
+  const { Ho, Wo } = t;
+  // the slack: 3-wide patches are read as 4 floats
+  const dyp = rt.alloc(N * K * OH * OW + 4);
+  rt.write(dyp, dy, 0, N * K * OH * OW);
+  if (Ho === OH && Wo === OW) return dyp;
+  const whole = rt.alloc(N * K * Ho * Wo + 4);
+  rt.f32.fill(0, whole >>> 2, (whole >>> 2) + N * K * Ho * Wo);
+  rt.kernels.copyPlanes(dyp, OH * OW, OW, whole, Ho * Wo, Wo, OH, OW, N * K);
+  return whole;
+}
+
+/** V = Bᵀ·d·B of every tile of the input planes: 16 × chans × ldT floats (whole-tensor stage). */
+function inputTransform(rt: WasmRuntime, s: WinogradScheme, planes: number, p: Conv2dParams, t: Tiling): number {
+  const chans = s.chans(p);
   const V = rt.alloc(16 * chans * t.ldT);
   rt.runSplit(chans, (c0, c1) => [[`wgGather_${s.kernels.input}`, [planes, t.Wp, t.Hp * t.Wp, chans, c0, c1, t.T, t.TH, t.TW, V, t.ldT]]]);
   return V;
 }
 
-/** dM = A·dy·Aᵀ of every tile of dy (zero past the last whole tile): 16 × K × ldT floats. */
-function outputGradTransform(rt: WasmRuntime, s: WinogradScheme, dy: Float32Array, p: Conv2dParams, t: Tiling): number {
-  const { N, K, OH, OW } = p;
-  const { Ho, Wo } = t;
-  // one vector of slack: 3-wide patches are read as 4 floats
-  let dyp = rt.alloc(N * K * OH * OW + 4);
-  rt.write(dyp, dy, 0, N * K * OH * OW);
-  if (Ho !== OH || Wo !== OW) {
-    const whole = rt.alloc(N * K * Ho * Wo + 4);
-    rt.f32.fill(0, whole >>> 2, (whole >>> 2) + N * K * Ho * Wo);
-    rt.kernels.copyPlanes(dyp, OH * OW, OW, whole, Ho * Wo, Wo, OH, OW, N * K);
-    dyp = whole;
-  }
+/** dM = A·dy·Aᵀ of every tile of dy's planes: 16 × K × ldT floats (whole-tensor stage). */
+function outputGradTransform(rt: WasmRuntime, s: WinogradScheme, dyp: number, p: Conv2dParams, t: Tiling): number {
+  const { K } = p;
   const dM = rt.alloc(16 * K * t.ldT);
-  rt.runSplit(K, (k0, k1) => [[`wgGather_${s.kernels.outputGrad}`, [dyp, Wo, Ho * Wo, K, k0, k1, t.T, t.TH, t.TW, dM, t.ldT]]]);
+  rt.runSplit(K, (k0, k1) => [[`wgGather_${s.kernels.outputGrad}`, [dyp, t.Wo, t.Ho * t.Wo, K, k0, k1, t.T, t.TH, t.TW, dM, t.ldT]]]);
   return dM;
 }
 
@@ -164,19 +237,36 @@ function filterTransform(rt: WasmRuntime, s: WinogradScheme, w: Float32Array, p:
 }
 
 /** y = conv(x, w) for p with a scheme s. */
-export function conv2dWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, w: Float32Array, y: Float32Array, p: Conv2dParams): void {
+export function conv2dWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, w: Float32Array, y: Float32Array, p: Conv2dParams, opts: WinogradOptions = {}): void {
   const { N, K, OH, OW } = p;
   const t = tiling(p, s.m);
-  const { TH, TW, T, ldT, Ho, Wo } = t;
+  const { TH, TW, T, ldT, Ho, Wo, Hp, Wp } = t;
   const chans = s.chans(p);
   const mark = rt.mark();
-  const V = inputTransform(rt, s, x, p, t);
+  const planes = inputPlanes(rt, s, x, p, t);
   const U = filterTransform(rt, s, w, p);
-  const M = rt.alloc(16 * K * ldT);
-  sixteenGemms(rt, { M: K, N: T, K: chans, transA: false, transB: false },
-    (xi) => U + xi * K * chans * 4, (xi) => V + xi * chans * ldT * 4, (xi) => M + xi * K * ldT * 4, { b: ldT, c: ldT });
   const yp = rt.alloc(N * K * Ho * Wo);
-  rt.runSplit(K, (k0, k1) => [[`wgScatter_${s.kernels.output}`, [M, ldT, K, k0, k1, T, TH, TW, yp, Wo, Ho * Wo]]]);
+  const plan = chunkPlan(rt, p, t, opts);
+  if (plan) {
+    const ld = chunkLd(plan);
+    rt.runPrograms(plan.map((chunks) => {
+      const V = rt.alloc(16 * chans * ld), M = rt.alloc(16 * K * ld);
+      const mm = { M: K, N: ld, K: chans, transA: false, transB: false, accumulate: false };
+      const scratch = gemmScratch(rt, mm);
+      return chunks.flatMap((c): ProgramCall[] => [
+        [`wgGather_${s.kernels.input}`, [chunkPlanes(planes, c, chans, Hp, Wp, s.m), Wp, Hp * Wp, chans, 0, chans, c.T, c.TH, TW, V, ld]],
+        ...chunkGemms({ ...mm, N: c.T }, (xi) => U + xi * K * chans * 4, (xi) => V + xi * chans * ld * 4, (xi) => M + xi * K * ld * 4,
+          scratch, { b: ld, c: ld }),
+        [`wgScatter_${s.kernels.output}`, [M, ld, K, 0, K, c.T, c.TH, TW, chunkPlanes(yp, c, K, Ho, Wo, s.m), Wo, Ho * Wo]],
+      ]);
+    }));
+  } else {
+    const V = inputTransform(rt, s, planes, p, t);
+    const M = rt.alloc(16 * K * ldT);
+    sixteenGemms(rt, { M: K, N: T, K: chans, transA: false, transB: false },
+      (xi) => U + xi * K * chans * 4, (xi) => V + xi * chans * ldT * 4, (xi) => M + xi * K * ldT * 4, { b: ldT, c: ldT });
+    rt.runSplit(K, (k0, k1) => [[`wgScatter_${s.kernels.output}`, [M, ldT, K, k0, k1, T, TH, TW, yp, Wo, Ho * Wo]]]);
+  }
   if (Ho === OH && Wo === OW) {
     rt.read(yp, N * K * OH * OW, y, 0);
   } else {
@@ -188,20 +278,37 @@ export function conv2dWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Arr
 }
 
 /** dx = ∂⟨conv(x, w), dy⟩/∂x for p with a scheme s. */
-export function conv2dBackwardInputWinograd(rt: WasmRuntime, s: WinogradScheme, dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
+export function conv2dBackwardInputWinograd(rt: WasmRuntime, s: WinogradScheme, dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams, opts: WinogradOptions = {}): void {
   const { N, C, K, H, W } = p;
   const t = tiling(p, s.m);
-  const { TH, TW, T, ldT, Hp, Wp } = t;
+  const { TH, TW, T, ldT, Hp, Wp, Ho, Wo } = t;
   const chans = s.chans(p);
   const mark = rt.mark();
-  const dM = outputGradTransform(rt, s, dy, p, t);
+  const dyp = outputGradPlanes(rt, dy, p, t);
   const U = filterTransform(rt, s, w, p);
-  const dV = rt.alloc(16 * chans * ldT);
-  sixteenGemms(rt, { M: chans, N: T, K, transA: true, transB: false },
-    (xi) => U + xi * K * chans * 4, (xi) => dM + xi * K * ldT * 4, (xi) => dV + xi * chans * ldT * 4, { b: ldT, c: ldT });
   const dxp = rt.alloc(N * chans * Hp * Wp);
   rt.f32.fill(0, dxp >>> 2, (dxp >>> 2) + N * chans * Hp * Wp);
-  rt.runSplit(chans, (c0, c1) => [[`wgScatter_${s.kernels.inputGrad}`, [dV, ldT, chans, c0, c1, T, TH, TW, dxp, Wp, Hp * Wp]]]);
+  const plan = chunkPlan(rt, p, t, opts);
+  if (plan) {
+    const ld = chunkLd(plan);
+    rt.runPrograms(plan.map((chunks) => {
+      const dM = rt.alloc(16 * K * ld), dV = rt.alloc(16 * chans * ld);
+      const mm = { M: chans, N: ld, K, transA: true, transB: false, accumulate: false };
+      const scratch = gemmScratch(rt, mm);
+      return chunks.flatMap((c): ProgramCall[] => [
+        [`wgGather_${s.kernels.outputGrad}`, [chunkPlanes(dyp, c, K, Ho, Wo, s.m), Wo, Ho * Wo, K, 0, K, c.T, c.TH, TW, dM, ld]],
+        ...chunkGemms({ ...mm, N: c.T }, (xi) => U + xi * K * chans * 4, (xi) => dM + xi * K * ld * 4, (xi) => dV + xi * chans * ld * 4,
+          scratch, { b: ld, c: ld }),
+        [`wgScatter_${s.kernels.inputGrad}`, [dV, ld, chans, 0, chans, c.T, c.TH, TW, chunkPlanes(dxp, c, chans, Hp, Wp, s.m), Wp, Hp * Wp]],
+      ]);
+    }));
+  } else {
+    const dM = outputGradTransform(rt, s, dyp, p, t);
+    const dV = rt.alloc(16 * chans * ldT);
+    sixteenGemms(rt, { M: chans, N: T, K, transA: true, transB: false },
+      (xi) => U + xi * K * chans * 4, (xi) => dM + xi * K * ldT * 4, (xi) => dV + xi * chans * ldT * 4, { b: ldT, c: ldT });
+    rt.runSplit(chans, (c0, c1) => [[`wgScatter_${s.kernels.inputGrad}`, [dV, ldT, chans, c0, c1, T, TH, TW, dxp, Wp, Hp * Wp]]]);
+  }
   const dxPtr = rt.alloc(N * C * H * W);
   s.fromPlanes(rt, dxp, dxPtr, p, t);
   rt.read(dxPtr, N * C * H * W, dx, 0);
@@ -209,17 +316,39 @@ export function conv2dBackwardInputWinograd(rt: WasmRuntime, s: WinogradScheme, 
 }
 
 /** dw = ∂⟨conv(x, w), dy⟩/∂w for p with a scheme s. */
-export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams): void {
+export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams, opts: WinogradOptions = {}): void {
   const { C, K, R, S } = p;
   const t = tiling(p, s.m);
-  const { T, ldT } = t;
+  const { T, ldT, TW, Hp, Wp, Ho, Wo } = t;
   const chans = s.chans(p);
   const mark = rt.mark();
-  const V = inputTransform(rt, s, x, p, t);
-  const dM = outputGradTransform(rt, s, dy, p, t);
+  const planes = inputPlanes(rt, s, x, p, t);
+  const dyp = outputGradPlanes(rt, dy, p, t);
   const dU = rt.alloc(16 * K * chans);
-  sixteenGemms(rt, { M: K, N: chans, K: T, transA: false, transB: true },
-    (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * chans * ldT * 4, (xi) => dU + xi * K * chans * 4, { a: ldT, b: ldT });
+  const plan = chunkPlan(rt, p, t, opts);
+  if (plan) {
+    // each thread sums its chunks' dM·Vᵀ into its own dU; the partial sums are added at the end
+    const ld = chunkLd(plan);
+    const dUs = rt.partialSums(dU, 16 * K * chans, plan.length);
+    rt.runPrograms(plan.map((chunks, th) => {
+      const V = rt.alloc(16 * chans * ld), dM = rt.alloc(16 * K * ld);
+      const mm = { M: K, N: chans, K: ld, transA: false, transB: true, accumulate: true };
+      const scratch = gemmScratch(rt, mm);
+      const part = dUs.parts[th];
+      return chunks.flatMap((c): ProgramCall[] => [
+        [`wgGather_${s.kernels.input}`, [chunkPlanes(planes, c, chans, Hp, Wp, s.m), Wp, Hp * Wp, chans, 0, chans, c.T, c.TH, TW, V, ld]],
+        [`wgGather_${s.kernels.outputGrad}`, [chunkPlanes(dyp, c, K, Ho, Wo, s.m), Wo, Ho * Wo, K, 0, K, c.T, c.TH, TW, dM, ld]],
+        ...chunkGemms({ ...mm, K: c.T }, (xi) => dM + xi * K * ld * 4, (xi) => V + xi * chans * ld * 4, (xi) => part + xi * K * chans * 4,
+          scratch, { a: ld, b: ld }),
+      ]);
+    }));
+    dUs.sum();
+  } else {
+    const V = inputTransform(rt, s, planes, p, t);
+    const dM = outputGradTransform(rt, s, dyp, p, t);
+    sixteenGemms(rt, { M: K, N: chans, K: T, transA: false, transB: true },
+      (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * chans * ldT * 4, (xi) => dU + xi * K * chans * 4, { a: ldT, b: ldT });
+  }
   const dwPtr = rt.alloc(K * C * R * S);
   s.filterGrad(rt, dU, dwPtr, p);
   rt.read(dwPtr, K * C * R * S, dw, 0);

@@ -7,6 +7,7 @@
  * Defaults as PyTorch: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 1e-2. Left out: amsgrad, maximize.
  */
 import type { Tensor } from '../tensor/tensor.ts';
+import { adamwUpdate } from '../../kernels/cpu/optim_updates.ts';
 import { Optimizer, checkAdamHyper, rounder, type ParamGroup, type ParamGroupSpec } from './optimizer.ts';
 
 export interface AdamWHyper {
@@ -55,14 +56,7 @@ export class AdamW extends Optimizer<AdamWHyper> {
         const stepSize = lr / bc1;
         const bc2Sqrt = Math.sqrt(bc2);
         const decay = 1 - lr * wd;
-        for (let i = 0, n = w.length; i < n; i++) {
-          w[i] = w[i] * decay;
-          const gi = g[i];
-          m[i] = beta1 * m[i] + (1 - beta1) * gi;
-          v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
-          const denom = r(r(Math.sqrt(v[i]) / bc2Sqrt) + eps);
-          w[i] = w[i] - stepSize * (m[i] / denom);
-        }
+        adamwUpdate(w, g, m, v, { beta1, beta2, eps, stepSize, bc2Sqrt, decay }, r);
       }
     }
   }

@@ -8,6 +8,7 @@
  * SparK's pretraining 'sgd' option is momentum 0.9, nesterov (spark-spec §8.1). Left out: `maximize`.
  */
 import type { Tensor } from '../tensor/tensor.ts';
+import { sgdMomentumUpdate, sgdUpdate } from '../../kernels/cpu/optim_updates.ts';
 import { Optimizer, rounder, type ParamGroup, type ParamGroupSpec } from './optimizer.ts';
 
 export interface SGDHyper {
@@ -52,18 +53,13 @@ export class SGD extends Optimizer<SGDHyper> {
         const n = w.length;
         const r = rounder(p.dtype);
         if (mu === 0) {
-          for (let i = 0; i < n; i++) w[i] = w[i] - lr * (wd !== 0 ? r(g[i] + wd * w[i]) : g[i]);
+          sgdUpdate(w, g, lr, wd, r);
           continue;
         }
         const s = this.stateOf(p);
         const first = !s.buffers.has('momentum_buffer');
         const buf = this.buffer(s, p, 'momentum_buffer');
-        for (let i = 0; i < n; i++) {
-          const d = wd !== 0 ? r(g[i] + wd * w[i]) : g[i];
-          buf[i] = first ? d : mu * buf[i] + (1 - dampening) * d;
-          const b = buf[i];   // read back: the stored (dtype-rounded) value, as PyTorch uses
-          w[i] = w[i] - lr * (nesterov ? r(d + mu * b) : b);
-        }
+        sgdMomentumUpdate(w, g, buf, { lr, wd, mu, dampening, nesterov, first }, r);
       }
     }
   }

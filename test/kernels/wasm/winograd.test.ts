@@ -79,20 +79,25 @@ function check(p: Conv2dParams, seed: number, opts: ConvOptions): void {
   close('backward weight', dw, dwRef, (i) => dwS[Math.floor(i / RS)], N * P);
 }
 
+/** Tiles per chunk: Infinity runs whole-tensor stages; small chunks reach the chunked passes on small shapes
+ * (chunks of tile rows within an image, or of whole images, depending on the image's tile count). */
+const chunks = fc.constantFrom(Infinity, 1, 3, 8);
+
 const sizes = fc.record({
   N: fc.integer({ min: 1, max: 3 }), C: fc.integer({ min: 1, max: 9 }), K: fc.integer({ min: 1, max: 9 }),
   H: fc.integer({ min: 1, max: 13 }), W: fc.integer({ min: 1, max: 13 }),
 });
 
-test('Winograd conv passes == reference on random sizes, 1 to 3 threads', () => {
+test('Winograd conv passes == reference on random sizes, 1 to 3 threads, whole-tensor and chunked', () => {
   if (!wasmOrSkip('wasm winograd')) return;
-  const runtimes = [undefined, new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 })];
-  fc.assert(fc.property(sizes, fc.nat(), fc.constantFrom(0, 1, 2), ({ N, C, K, H, W }, seed, r) => {
-    check(params(N, C, K, H, W), seed, { ...always, runtime: runtimes[r] });
+  const runtimes = [undefined, new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 }), new WasmRuntime({ threads: 1 })];
+  fc.assert(fc.property(sizes, fc.nat(), fc.constantFrom(0, 1, 2, 3), chunks, ({ N, C, K, H, W }, seed, r, chunk) => {
+    check(params(N, C, K, H, W), seed, { ...always, runtime: runtimes[r], winogradChunkTiles: chunk });
   }), { numRuns: 400 });
   // larger: more than one gemm block along each dimension, and tiles in several vector groups per row
   check(params(2, 37, 300, 18, 21), 7, always);
   check(params(3, 300, 20, 9, 10), 8, { ...always, runtime: runtimes[1] });
+  check(params(4, 20, 24, 30, 34), 11, { ...always, runtime: runtimes[1], winogradChunkTiles: 40 });
   for (const rt of runtimes) rt?.pool()?.close();
   console.log(`  worst error / tolerance: ${worst.toFixed(2)}`);
 });
@@ -101,22 +106,23 @@ function paramsK4S2(N: number, C: number, K: number, OH: number, OW: number): Co
   return { N, C, K, H: 2 * OH, W: 2 * OW, R: 4, S: 4, OH, OW, strideH: 2, strideW: 2, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: 1 };
 }
 
-test('four-phase F(3×3, 2×2) of the k4 s2 p1 conv (the transposed conv) == reference on random sizes, 1 to 3 threads', () => {
+test('four-phase F(3×3, 2×2) of the k4 s2 p1 conv (the transposed conv) == reference on random sizes, 1 to 3 threads, whole-tensor and chunked', () => {
   if (!wasmOrSkip('wasm winograd k4s2')) return;
   worst = 0;
-  const runtimes = [undefined, new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 })];
+  const runtimes = [undefined, new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 }), new WasmRuntime({ threads: 1 })];
   const phaseSizes = fc.record({
     N: fc.integer({ min: 1, max: 3 }), C: fc.integer({ min: 4, max: 11 }), K: fc.integer({ min: 4, max: 9 }),
     OH: fc.integer({ min: 1, max: 10 }), OW: fc.integer({ min: 1, max: 10 }),
   });
-  fc.assert(fc.property(phaseSizes, fc.nat(), fc.constantFrom(0, 1, 2), ({ N, C, K, OH, OW }, seed, r) => {
+  fc.assert(fc.property(phaseSizes, fc.nat(), fc.constantFrom(0, 1, 2, 3), chunks, ({ N, C, K, OH, OW }, seed, r, chunk) => {
     const p = paramsK4S2(N, C, K, OH, OW);
     assert.ok(k4s2Applies(p, always));
-    check(p, seed, { ...always, runtime: runtimes[r] });
+    check(p, seed, { ...always, runtime: runtimes[r], winogradChunkTiles: chunk });
   }), { numRuns: 300 });
   // larger: several gemm blocks, tiles in several vector groups per row, channels not a multiple of 4
   check(paramsK4S2(2, 37, 300, 9, 13), 9, always);
   check(paramsK4S2(3, 70, 20, 12, 6), 10, { ...always, runtime: runtimes[1] });
+  check(paramsK4S2(4, 20, 24, 15, 17), 12, { ...always, runtime: runtimes[1], winogradChunkTiles: 10 });
   for (const rt of runtimes) rt?.pool()?.close();
   console.log(`  worst error / tolerance: ${worst.toFixed(2)}`);
 });

@@ -1,0 +1,40 @@
+/**
+ * SGD's and AdamW's per-parameter updates (src/optim/sgd.ts and adamw.ts have the rules and their PyTorch
+ * sources), as top-level loops over typed arrays so that V8 optimises each once for its argument types: inside
+ * the optimizers' step methods the SGD loop ran at 6.4 ns per element (ResNet-18's 11.7M parameters: 75 ms per
+ * step), against about 1 here. r rounds to the parameter's dtype where PyTorch rounds (Math.fround for float32).
+ */
+import type { FloatArray } from '../../src/tensor/dtype.ts';
+
+export interface SgdConstants { lr: number; wd: number; mu: number; dampening: number; nesterov: boolean; first: boolean }
+
+/** d = g (+ wd·w); buf = d on the first step, else μ·buf + (1 − dampening)·d; w ← w − lr·(nesterov ? d + μ·buf : buf) */
+export function sgdMomentumUpdate(w: FloatArray, g: FloatArray, buf: FloatArray, c: SgdConstants, r: (x: number) => number): void {
+  const { lr, wd, mu, dampening, nesterov, first } = c;
+  for (let i = 0, n = w.length; i < n; i++) {
+    const d = wd !== 0 ? r(g[i] + wd * w[i]) : g[i];
+    buf[i] = first ? d : mu * buf[i] + (1 - dampening) * d;
+    const b = buf[i];   // read back: the stored (dtype-rounded) value, as PyTorch uses
+    w[i] = w[i] - lr * (nesterov ? r(d + mu * b) : b);
+  }
+}
+
+/** Plain SGD: w ← w − lr·(g (+ wd·w)) */
+export function sgdUpdate(w: FloatArray, g: FloatArray, lr: number, wd: number, r: (x: number) => number): void {
+  for (let i = 0, n = w.length; i < n; i++) w[i] = w[i] - lr * (wd !== 0 ? r(g[i] + wd * w[i]) : g[i]);
+}
+
+export interface AdamWConstants { beta1: number; beta2: number; eps: number; stepSize: number; bc2Sqrt: number; decay: number }
+
+/** w ← w·decay; m, v ← the moments; w ← w − stepSize·m / r(r(√v / √bc2) + eps) */
+export function adamwUpdate(w: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, c: AdamWConstants, r: (x: number) => number): void {
+  const { beta1, beta2, eps, stepSize, bc2Sqrt, decay } = c;
+  for (let i = 0, n = w.length; i < n; i++) {
+    w[i] = w[i] * decay;
+    const gi = g[i];
+    m[i] = beta1 * m[i] + (1 - beta1) * gi;
+    v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
+    const denom = r(r(Math.sqrt(v[i]) / bc2Sqrt) + eps);
+    w[i] = w[i] - stepSize * (m[i] / denom);
+  }
+}
