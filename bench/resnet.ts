@@ -18,7 +18,7 @@ export function benchResnetStep(): { name: string; ms: number } {
   const x = randn([batch, 3, size, size]);
   const target = randint(0, classes, [batch]);
   const step = () => {
-    opt.zeroGrad();
+    opt.zeroGrad({ setToNone: false }); // see bench/spark.ts
     F.crossEntropy(model.forward(x), target).backward();
     opt.step();
   };

@@ -32,7 +32,9 @@ export function benchSpark(): SparkRow[] {
         feats.map((f) => sum(f)).reduce((a, b) => add(a, b)).backward();
       };
       const step = () => {
-        spark.zeroGrad();
+        // grads zeroed in place and written into (PyTorch 1.x's zero_grad default); PyTorch runs set_to_none=True,
+        // its own faster path
+        spark.zeroGrad({ setToNone: false });
         spark.forward(x).loss.backward();
         opt.step();
       };

@@ -176,7 +176,7 @@ export async function finetune(argv: readonly string[]): Promise<number> {
         const started = performance.now();
         const { lr, wd } = schedule(step);
         applyLrWd(opt, lr, wd);
-        opt.zeroGrad();
+        opt.zeroGrad({ setToNone: false }); // every parameter gets a gradient each step: the same update, and the buffers are reused
         const loss = crossEntropy(model.forward(b.images), b.labels!, { labelSmoothing: flags['label-smoothing'] as number });
         const value = loss.item();
         if (!Number.isFinite(value)) {

@@ -120,7 +120,7 @@ export async function pretrain(argv: readonly string[]): Promise<number> {
         const started = performance.now();
         const { lr, wd } = schedule(step);
         applyLrWd(opt, lr, wd);
-        opt.zeroGrad();
+        opt.zeroGrad({ setToNone: false }); // every parameter gets a gradient each step: the same update, and the buffers are reused
         const { loss } = spark.forward(b.images);
         const value = loss.item();
         if (!Number.isFinite(value)) {

@@ -10,6 +10,7 @@ import { Tensor } from '../tensor/tensor.ts';
 import { shapeStr, sameShape } from '../tensor/shape.ts';
 import { isFloat, type FloatDType } from '../tensor/dtype.ts';
 import { noGrad } from '../autograd/mode.ts';
+import { clearGrads } from '../autograd/backward.ts';
 import { cast } from '../ops/elementwise.ts';
 
 /** A trainable tensor: a leaf that requires grad, kept by identity across optimizer steps and loads. */
@@ -165,8 +166,9 @@ export class Module {
     return this;
   }
 
-  zeroGrad(): void {
-    for (const p of this.parameters()) p.grad = null;
+  /** Clears every parameter's grad: set to null, or with { setToNone: false } zeroed in place (see clearGrads). */
+  zeroGrad(options: { setToNone?: boolean } = {}): void {
+    clearGrads(this.parameters(), options.setToNone ?? true);
   }
 
   numParameters(): number {

@@ -45,6 +45,9 @@ function maxPoolForward(x: Tensor, p: Pool2dParams): { out: Tensor; argmax: Int3
   return { out: t, argmax };
 }
 
+/** The host forward's argmax per output, for its backward (on a device the backward finds them again). */
+const hostArgmax = new WeakMap<Tensor, Int32Array>();
+
 const maxPoolOp = defineOp<[Tensor], Pool2dParams>('maxPool2d', {
   forward: ([x], p) => {
     const device = deviceFor(x);
@@ -53,10 +56,12 @@ const maxPoolOp = defineOp<[Tensor], Pool2dParams>('maxPool2d', {
       argmax.dispose();
       return fromDevice(y, [p.N, p.C, p.OH, p.OW]);
     }
-    return maxPoolForward(x, p).out;
+    const { out, argmax } = maxPoolForward(x, p);
+    if (x.requiresGrad) hostArgmax.set(out, argmax);
+    return out;
   },
-  // each window's gradient goes to its (first) maximum (found again: nothing is kept between the passes)
-  backward: (g, { inputs: [x], attrs: p }) => {
+  // each window's gradient goes to its (first) maximum
+  backward: (g, { inputs: [x], attrs: p, out }) => {
     const device = deviceFor(x, g);
     if (device) {
       const { y, argmax } = device.maxPool2d(devIn(x), p);
@@ -65,7 +70,7 @@ const maxPoolOp = defineOp<[Tensor], Pool2dParams>('maxPool2d', {
       argmax.dispose();
       return [fromDevice(dx, x.shape)];
     }
-    const { argmax } = maxPoolForward(x, p);
+    const argmax = hostArgmax.get(out) ?? maxPoolForward(x, p).argmax;
     const { t, data } = emptyFloat(x.shape, g.dtype as FloatDType);
     backend().maxPool2dBackward(floatData(g), argmax, data, p);
     return [t];

@@ -17,6 +17,7 @@
 import { Tensor } from '../tensor/tensor.ts';
 import { allocateFloat, isFloat, type FloatArray, type FloatDType } from '../tensor/dtype.ts';
 import { shapeStr, sameShape } from '../tensor/shape.ts';
+import { clearGrads } from '../autograd/backward.ts';
 
 /** What a user (or noDecayGroups / layerDecayGroups) hands the optimizer; missing fields come from its defaults. */
 export type ParamGroupSpec<H = object> = {
@@ -129,9 +130,9 @@ export abstract class Optimizer<H extends object> {
 
   abstract step(): void;
 
-  /** Set every parameter's grad to null (PyTorch's set_to_none). */
-  zeroGrad(): void {
-    for (const g of this.paramGroups) for (const p of g.params) p.grad = null;
+  /** Clears every parameter's grad: set to null, or with { setToNone: false } zeroed in place (see clearGrads). */
+  zeroGrad(options: { setToNone?: boolean } = {}): void {
+    clearGrads(this.paramGroups.flatMap((g) => g.params), options.setToNone ?? true);
   }
 
   /** The state of p, created empty on first use. */

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { tensor, randn, noGrad, mul, add, sum, F, Tensor, manualSeed, zeros, ones, reshape, matmul, transpose, onesLike } from '../../src/index.ts';
+import { tensor, randn, noGrad, mul, add, sum, F, Tensor, manualSeed, zeros, ones, reshape, matmul, transpose, onesLike, nn } from '../../src/index.ts';
 
 const f64 = (data: number[], requiresGrad = true) => tensor(data, [data.length], { dtype: 'float64', requiresGrad });
 
@@ -51,6 +51,30 @@ test('no two tensors share a gradient buffer: pass-through gradients are copied,
   sum(matmul(x, w)).backward();
   const want = matmul(transpose(x, 0, 1), onesLike(randn([2, 4])));
   for (let i = 0; i < 12; i++) assert.ok(Math.abs(w.grad!.data[i] as number - (want.data[i] as number)) < 1e-5);
+});
+
+test('zeroGrad({ setToNone: false }) zeroes grads in place and the next backward writes into the same buffers', () => {
+  const lin = new nn.Linear(3, 2);
+  const x = randn([4, 3]);
+  const run = () => sum(mul(lin.forward(x), lin.forward(x))).backward();
+  run();
+  const first = lin.weight.grad!, want = Array.from(first.data as Float32Array);
+  lin.zeroGrad({ setToNone: false });
+  assert.is(lin.weight.grad, first, 'kept');
+  assert.ok(Array.from(first.data as Float32Array).every((v) => v === 0), 'zeroed');
+  run();
+  assert.is(lin.weight.grad, first, 'written in place');
+  assert.equal(Array.from(first.data as Float32Array), want);
+  run(); // no zeroGrad: accumulates, into a new tensor as without setToNone
+  for (let i = 0; i < want.length; i++) assert.ok(Math.abs((lin.weight.grad!.data[i] as number) - 2 * want[i]) <= 1e-6 * Math.abs(want[i]));
+  // a parameter the next backward does not reach reads zero, and the default still sets grads to null
+  const unused = new nn.Linear(3, 2);
+  sum(unused.forward(x)).backward();
+  unused.zeroGrad({ setToNone: false });
+  run();
+  assert.ok(Array.from(unused.weight.grad!.data as Float32Array).every((v) => v === 0));
+  lin.zeroGrad();
+  assert.is(lin.weight.grad, null);
 });
 
 test('.grad lands on leaves only, unless retainGrad', () => {
