@@ -91,7 +91,7 @@ export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p:
   const xPtr = rt.alloc(x.length), wPtr = rt.alloc(w.length), yPtr = rt.alloc(y.length);
   rt.write(xPtr, x as Float32Array);
   rt.write(wPtr, w as Float32Array);
-  rt.f32.fill(0, yPtr >>> 2, (yPtr >>> 2) + y.length);
+  rt.zero(yPtr, y.length);
   const mm = (m: number) => ({ M: m, N: Kg, K: span, transA: false, transB: true, accumulate: false });
   // outputs at distinct sites: the threads' ranges write disjoint parts of y
   rt.runPrograms(siteShares(rt, p, sites.length, span, Kg, mm(BLOCK)).map(({ from, to, cols, rows, scratch }) =>
@@ -188,7 +188,7 @@ function depthwiseActive(
     i32[(siteY >>> 2) + v] = (n * C * P + pos) * 4;
   }
   // Filter vectors (or zeroed gradient sums): wv[c][t][l] = w[c, r, 4j + l] for vector tap t = r·Sv + j.
-  f32.fill(0, wv >>> 2, (wv >>> 2) + C * T4 * 4);
+  rt.zero(wv, C * T4 * 4);
   if (pass !== 'w') {
     for (let c = 0; c < C; c++) {
       for (let r = 0; r < R; r++) {
@@ -196,7 +196,7 @@ function depthwiseActive(
       }
     }
   }
-  f32.fill(0, planes >>> 2, (planes >>> 2) + N * C * planeSz);
+  rt.zero(planes, N * C * planeSz);
   const k = rt.kernels;
   /** Copies image planes into the bordered planes (toPlanes) or the placed part back out of them. */
   const place = (toPlanes: boolean) => {
@@ -212,13 +212,13 @@ function depthwiseActive(
   if (pass === 'fwd') {
     rt.write(image, a);
     place(true);
-    f32.fill(0, outs >>> 2, (outs >>> 2) + N * C * P);
+    rt.zero(outs, N * C * P);
     k.dwaFwd(planes, wv, ...args);
     rt.read(outs, N * C * P, out);
   } else if (pass === 'in') {
     rt.write(outs, a);
     k.dwaIn(planes, wv, ...args);
-    f32.fill(0, image >>> 2, (image >>> 2) + N * C * H * W); // positions no tap reaches get 0
+    rt.zero(image, N * C * H * W); // positions no tap reaches get 0
     place(false);
     rt.read(image, N * C * H * W, out);
   } else {

@@ -243,6 +243,8 @@ export class FunctionBuilder {
   }
   f32x4Splat(): this { return this.simd(0x13); }
   f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
+  /** Pops a vector and an f32; pushes the vector with lane `lane` replaced. */
+  f32x4ReplaceLane(lane: number): this { return this.simd(0x20, lane); }
   f32x4Add(): this { return this.simd(0xe4); }
   f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Mul(): this { return this.simd(0xe6); }

@@ -66,6 +66,8 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   /** The adjoint: image (Cg×H×W, zeroed first) = Σ of dcol onto the positions its entries were read from. */
   col2im(dcol: number, image: number, ranges: number, Cg: number, H: number, W: number, R: number, S: number,
     OH: number, OW: number, sH: number, sW: number, pH: number, pW: number, dH: number, dW: number, ldcol: number): void;
+  /** bytes zero bytes from ptr (memory.fill). */
+  zeroFill(ptr: number, bytes: number): void;
   /** copyRows over planes: plane p from src + p·srcPlane floats to dst + p·dstPlane floats. */
   copyPlanes(src: number, srcPlane: number, srcW: number, dst: number, dstPlane: number, dstW: number,
     rows: number, cols: number, planes: number): void;
@@ -75,6 +77,9 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   /** Winograd F(2×2, 3×3) filter and tile transforms (winograd_module.ts). */
   wgFilter(w: number, kc0: number, kc1: number, KC: number, U: number): void;
   wgFilterGrad(dU: number, kc0: number, kc1: number, KC: number, dw: number): void;
+  /** Their scalar twins (which the vector kernels call for ranges of fewer than 4 filters). */
+  wgFilterScalar(w: number, kc0: number, kc1: number, KC: number, U: number): void;
+  wgFilterGradScalar(dU: number, kc0: number, kc1: number, KC: number, dw: number): void;
   wgGather_input(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
     TH: number, TW: number, mat: number, ldT: number): void;
   wgGather_outputGrad(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
@@ -1435,6 +1440,7 @@ export function buildKernelModule(opts: KernelModuleOptions): Uint8Array {
   emitIm2col(m);
   emitCol2im(m);
   emitCopyPlanes(m, emitCopyRows(m));
+  m.func('zeroFill', [['ptr', 'i32'], ['bytes', 'i32']], [], (f) => { f.get('ptr').i32Const(0).get('bytes').memoryFill(); });
   emitWinograd(m);
   emitWinogradK4S2(m);
   emitDwCorr(m);

@@ -146,6 +146,24 @@ export class WasmRuntime {
     this.runPrograms(splitRange(n, this.threads).map(([from, to]) => calls(from, to)));
   }
 
+  /** Zeroes n floats at byte address ptr, split over the threads when there are at least SPLIT_MOVE_MIN. */
+  zero(ptr: number, n: number): void {
+    if (n < SPLIT_MOVE_MIN || this.threads === 1) {
+      this.f32.fill(0, ptr >>> 2, (ptr >>> 2) + n);
+      return;
+    }
+    this.runSplit(n, (a, b) => [['zeroFill', [ptr + 4 * a, 4 * (b - a)]]]);
+  }
+
+  /** The kernels' copyPlanes, its planes split over the threads when it moves at least SPLIT_MOVE_MIN floats. */
+  copyPlanes(src: number, srcPlane: number, srcW: number, dst: number, dstPlane: number, dstW: number, rows: number, cols: number, planes: number): void {
+    if (planes * rows * cols < SPLIT_MOVE_MIN || this.threads === 1) {
+      this.kernels.copyPlanes(src, srcPlane, srcW, dst, dstPlane, dstW, rows, cols, planes);
+      return;
+    }
+    this.runSplit(planes, (a, b) => [['copyPlanes', [src + 4 * a * srcPlane, srcPlane, srcW, dst + 4 * a * dstPlane, dstPlane, dstW, rows, cols, b - a]]]);
+  }
+
   /**
    * `count` per-thread copies of an n-float output that threads add into: the first is `out` itself, the others
    * scratch; all zeroed. `sum()` afterwards adds them into `out` (the f32x4 add kernel, in place: each element is
@@ -153,7 +171,7 @@ export class WasmRuntime {
    */
   partialSums(out: number, n: number, count: number): { parts: number[]; sum: () => void } {
     const parts = [out, ...Array.from({ length: count - 1 }, () => this.alloc(n))];
-    for (const ptr of parts) this.f32.fill(0, ptr >>> 2, (ptr >>> 2) + n);
+    for (const ptr of parts) this.zero(ptr, n);
     const sum = () => { for (const ptr of parts.slice(1)) this.kernels.binary_add(0, out, ptr, out, 0, 1, 1, n, 0, 0, 1); };
     return { parts, sum };
   }
@@ -202,9 +220,15 @@ export class WasmRuntime {
   }
 }
 
+/**
+ * Zero fills and plane copies of at least this many floats are split over the threads: memory-bound passes that
+ * otherwise ran on the calling thread alone between the parallel stages (about 95 ms of a SparK step).
+ */
+const SPLIT_MOVE_MIN = 1 << 18;
+
 /** The exports a worker may run (all take i32 arguments only). */
 const POOL_EXPORTS = [
-  'macro', 'packA', 'packB', 'im2col', 'col2im', 'copyRows', 'copyPlanes',
+  'macro', 'packA', 'packB', 'im2col', 'col2im', 'copyRows', 'copyPlanes', 'zeroFill',
   'wgGather_input', 'wgGather_outputGrad', 'wgScatter_output', 'wgScatter_inputGrad', 'wgFilter', 'wgFilterGrad',
   'phaseSplit', 'phaseMerge', 'wgPhaseFilter', 'wgPhaseFilterGrad',
   'wgGather_phaseInput', 'wgGather_phaseOutputGrad', 'wgScatter_phaseOutput', 'wgScatter_phaseInputGrad', 'lambDir', 'lambApply',

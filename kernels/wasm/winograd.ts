@@ -91,10 +91,10 @@ export const SAME_3X3: WinogradScheme = {
   kernels: { input: 'input', output: 'output', outputGrad: 'outputGrad', inputGrad: 'inputGrad' },
   chans: (p) => p.C,
   toPlanes(rt, xPtr, planes, p, t) {
-    rt.kernels.copyPlanes(xPtr, p.H * p.W, p.W, planes + (t.Wp + 1) * 4, t.Hp * t.Wp, t.Wp, p.H, p.W, p.N * p.C);
+    rt.copyPlanes(xPtr, p.H * p.W, p.W, planes + (t.Wp + 1) * 4, t.Hp * t.Wp, t.Wp, p.H, p.W, p.N * p.C);
   },
   fromPlanes(rt, planes, dxPtr, p, t) {
-    rt.kernels.copyPlanes(planes + (t.Wp + 1) * 4, t.Hp * t.Wp, t.Wp, dxPtr, p.H * p.W, p.W, p.H, p.W, p.N * p.C);
+    rt.copyPlanes(planes + (t.Wp + 1) * 4, t.Hp * t.Wp, t.Wp, dxPtr, p.H * p.W, p.W, p.H, p.W, p.N * p.C);
   },
   filter(rt, wPtr, U, p) {
     const KC = p.K * p.C;
@@ -192,7 +192,7 @@ function inputPlanes(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, p: Con
   const chans = s.chans(p);
   const xPtr = rt.alloc(N * C * H * W), planes = rt.alloc(N * chans * t.Hp * t.Wp + 4);
   rt.write(xPtr, x, 0, N * C * H * W);
-  rt.f32.fill(0, planes >>> 2, (planes >>> 2) + N * chans * t.Hp * t.Wp);
+  rt.zero(planes, N * chans * t.Hp * t.Wp);
   s.toPlanes(rt, xPtr, planes, p, t);
   return planes;
 }
@@ -206,8 +206,8 @@ function outputGradPlanes(rt: WasmRuntime, dy: Float32Array, p: Conv2dParams, t:
   rt.write(dyp, dy, 0, N * K * OH * OW);
   if (Ho === OH && Wo === OW) return dyp;
   const whole = rt.alloc(N * K * Ho * Wo + 4);
-  rt.f32.fill(0, whole >>> 2, (whole >>> 2) + N * K * Ho * Wo);
-  rt.kernels.copyPlanes(dyp, OH * OW, OW, whole, Ho * Wo, Wo, OH, OW, N * K);
+  rt.zero(whole, N * K * Ho * Wo);
+  rt.copyPlanes(dyp, OH * OW, OW, whole, Ho * Wo, Wo, OH, OW, N * K);
   return whole;
 }
 
@@ -271,7 +271,7 @@ export function conv2dWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Arr
     rt.read(yp, N * K * OH * OW, y, 0);
   } else {
     const yPtr = rt.alloc(N * K * OH * OW);
-    rt.kernels.copyPlanes(yp, Ho * Wo, Wo, yPtr, OH * OW, OW, OH, OW, N * K);
+    rt.copyPlanes(yp, Ho * Wo, Wo, yPtr, OH * OW, OW, OH, OW, N * K);
     rt.read(yPtr, N * K * OH * OW, y, 0);
   }
   rt.reset(mark);
@@ -287,7 +287,7 @@ export function conv2dBackwardInputWinograd(rt: WasmRuntime, s: WinogradScheme, 
   const dyp = outputGradPlanes(rt, dy, p, t);
   const U = filterTransform(rt, s, w, p);
   const dxp = rt.alloc(N * chans * Hp * Wp);
-  rt.f32.fill(0, dxp >>> 2, (dxp >>> 2) + N * chans * Hp * Wp);
+  rt.zero(dxp, N * chans * Hp * Wp);
   const plan = chunkPlan(rt, p, t, opts);
   if (plan) {
     const ld = chunkLd(plan);

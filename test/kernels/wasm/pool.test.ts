@@ -1,9 +1,12 @@
 // The worker-thread pool: shares of one export run on several threads over one shared memory, the caller waits
-// without spinning, a trap on a worker becomes an error on the caller, and an idle pool keeps no process alive.
+// without spinning, a trap on a worker becomes an error on the caller, and an idle pool keeps no process alive;
+// the runtime's split zero fills and plane copies.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ModuleBuilder } from '../../../kernels/wasm/builder.ts';
 import { ThreadPool } from '../../../kernels/wasm/pool.ts';
+import { WasmRuntime } from '../../../kernels/wasm/runtime.ts';
+import { wasmOrSkip } from './helpers.ts';
 
 /** addOne(ptr, n): n f32 values at byte address ptr each get +1. */
 function buildModule(): WebAssembly.Module {
@@ -54,6 +57,30 @@ test('runPrograms: each thread runs its list in order, in several rounds when lo
   assert.throws(() => pool.runPrograms([[], [['addOne', [70000 * 16, 1000]]]]), /failed on a worker thread/);
   assert.throws(() => pool.runPrograms([[['nope', [0, 1]]]]), /'nope' is not one of the pool's exports/);
   pool.close();
+});
+
+
+test('runtime.zero and runtime.copyPlanes split over the threads give what one thread gives', () => {
+  if (!wasmOrSkip('wasm runtime moves')) return;
+  for (const threads of [1, 2, 3]) {
+    const rt = new WasmRuntime({ threads });
+    const n = 300_001, planes = 301, H = 37, W = 29;
+    const a = rt.alloc(n + 8);
+    rt.f32.fill(7, a >>> 2, (a >>> 2) + n + 8);
+    rt.zero(a + 4, n);
+    assert.is(rt.f32[a >>> 2], 7, 'before');
+    assert.ok(rt.f32.subarray((a >>> 2) + 1, (a >>> 2) + 1 + n).every((v) => v === 0), `zeroed on ${threads} threads`);
+    assert.is(rt.f32[(a >>> 2) + n + 1], 7, 'after');
+    const src = rt.alloc(planes * H * W), dst = rt.alloc(planes * (H + 2) * (W + 3));
+    for (let i = 0; i < planes * H * W; i++) rt.f32[(src >>> 2) + i] = i;
+    rt.f32.fill(-1, dst >>> 2, (dst >>> 2) + planes * (H + 2) * (W + 3));
+    rt.copyPlanes(src, H * W, W, dst + ((W + 3) + 1) * 4, (H + 2) * (W + 3), W + 3, H, W, planes);
+    for (const [p, r, c] of [[0, 0, 0], [150, 20, 28], [300, 36, 13]]) {
+      assert.is(rt.f32[(dst >>> 2) + p * (H + 2) * (W + 3) + (r + 1) * (W + 3) + c + 1], p * H * W + r * W + c);
+    }
+    assert.is(rt.f32[(dst >>> 2) + 300 * (H + 2) * (W + 3)], -1, 'the border is left alone');
+    rt.pool()?.close();
+  }
 });
 
 test.run();

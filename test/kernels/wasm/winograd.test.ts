@@ -141,6 +141,27 @@ test('the four-phase scheme takes k4 s2 p1 convolutions of even sizes with enoug
   assert.is(winogradScheme(params(2, 16, 16, 4, 4)), SAME_3X3);
 });
 
+test('the f32x4 filter transforms equal their scalar twins bit for bit, on every split of the filters', () => {
+  if (!wasmOrSkip('wasm winograd filters')) return;
+  const rt = new WasmRuntime({ threads: 1 });
+  const rand = seeded(3);
+  for (const KC of [1, 3, 4, 5, 9, 37]) {
+    const w = rt.alloc(9 * KC), dU = rt.alloc(16 * KC), a = rt.alloc(16 * KC), b = rt.alloc(16 * KC);
+    rt.f32.set(randomF32(9 * KC, rand), w >>> 2);
+    rt.f32.set(randomF32(16 * KC, rand), dU >>> 2);
+    for (const [kc0, kc1] of [[0, KC], [0, Math.floor(KC / 2)], [Math.floor(KC / 2), KC]]) {
+      for (const [vector, scalar, src, n] of [['wgFilter', 'wgFilterScalar', w, 16], ['wgFilterGrad', 'wgFilterGradScalar', dU, 9]] as const) {
+        rt.f32.fill(NaN, a >>> 2, (a >>> 2) + 16 * KC);
+        rt.f32.fill(NaN, b >>> 2, (b >>> 2) + 16 * KC);
+        rt.kernels[vector](src, kc0, kc1, KC, a);
+        rt.kernels[scalar](src, kc0, kc1, KC, b);
+        const got = rt.f32.slice(a >>> 2, (a >>> 2) + n * KC), want = rt.f32.slice(b >>> 2, (b >>> 2) + n * KC);
+        assert.ok(got.every((v, i) => Object.is(v, want[i])), `${vector} KC ${KC} [${kc0}, ${kc1})`);
+      }
+    }
+  }
+});
+
 test('Winograd takes 3×3 stride-1 same-size convolutions with enough channels and size, and nothing else', () => {
   const p = params(2, 16, 16, 4, 4);
   assert.ok(winogradApplies(p));
