@@ -191,7 +191,7 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
     if (p.strideH === 1 && p.strideW === 1) return depthwiseBackwardInput(rt, dy as Float32Array, w as Float32Array, dx as Float32Array, p);
     return conv2dBackwardInput(dy, w, dx, p);
   }
-  const wg = winogradScheme(p, opts);
+  const wg = winogradScheme(p, opts, 'input');
   if (wg) return conv2dBackwardInputWinograd(rt, wg, dy as Float32Array, w as Float32Array, dx as Float32Array, p, opts);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
@@ -257,7 +257,7 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
     if (p.strideH === 1 && p.strideW === 1) return depthwiseBackwardWeight(rt, x as Float32Array, dy as Float32Array, dw as Float32Array, p);
     return conv2dBackwardWeight(x, dy, dw, p);
   }
-  const wg = winogradScheme(p, opts);
+  const wg = winogradScheme(p, opts, 'weight');
   if (wg) return conv2dBackwardWeightWinograd(rt, wg, x as Float32Array, dy as Float32Array, dw as Float32Array, p, opts);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;

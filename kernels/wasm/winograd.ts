@@ -106,10 +106,12 @@ export const SAME_3X3: WinogradScheme = {
   },
 };
 
-/** The scheme for p (F(2×2, 3×3) or the four-phase k4 s2 one), or null where neither applies. */
-export function winogradScheme(p: Conv2dParams, opts: WinogradOptions = {}): WinogradScheme | null {
+export type WinogradPass = 'forward' | 'input' | 'weight';
+
+/** The scheme for pass `pass` of p (F(2×2, 3×3) or the four-phase k4 s2 one), or null where neither applies. */
+export function winogradScheme(p: Conv2dParams, opts: WinogradOptions = {}, pass: WinogradPass = 'forward'): WinogradScheme | null {
   if (winogradApplies(p, opts)) return SAME_3X3;
-  if (k4s2Applies(p, opts)) return K4S2;
+  if (k4s2Applies(p, opts, pass)) return K4S2;
   return null;
 }
 

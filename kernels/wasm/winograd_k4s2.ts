@@ -15,24 +15,29 @@
  * has the three gemms per ξ, here with U_ξ of K × 4C. The transforms are winograd_k4s2_module.ts's.
  */
 import type { Conv2dParams } from '../cpu/conv2d.ts';
-import type { WinogradOptions, WinogradScheme } from './winograd.ts';
+import type { WinogradOptions, WinogradPass, WinogradScheme } from './winograd.ts';
 
 /**
  * Where it pays (N16, C→C, output size, fwd / bwd input / bwd weight on the bench machine, 2 threads, ms, im2col →
  * four-phase Winograd; the SparK decoder's transposed convolutions): C48 at 48²: 41/42/41 → 27/29/28; C96 at 24²:
  * 35/36/35 → 21/22/20; C192 at 12²: 42/37/44 → 18/19/17; C384 at 6²: 40/43/40 → 24/28/19; but C768 at 3²:
  * 42/48/46 → 50/77/26, where one tile per image leaves the gemms 16 columns against U's 16 × 768 × 3072 floats
- * (written by the filter transform, then packed). Below K4S2_MIN_SIZE output rows or columns, or
- * K4S2_MIN_CHANNELS channels in or out, im2col runs instead.
+ * (written by the filter transform, then packed); there only the weight gradient, which writes dU instead of
+ * packing U, still gains. Below K4S2_MIN_SIZE output rows or columns (K4S2_MIN_SIZE_WEIGHT for the weight
+ * gradient), or K4S2_MIN_CHANNELS channels in or out, im2col runs instead.
  */
 export const K4S2_MIN_SIZE = 6;
+export const K4S2_MIN_SIZE_WEIGHT = 3;
 export const K4S2_MIN_CHANNELS = 16;
 
-/** Whether p is a 4×4, stride-2, padding-1 convolution of an even-sized input to half its size, one group. */
-export function k4s2Applies(p: Conv2dParams, opts: WinogradOptions = {}): boolean {
+/**
+ * Whether p is a 4×4, stride-2, padding-1 convolution of an even-sized input to half its size, one group, large
+ * enough for `pass` to gain.
+ */
+export function k4s2Applies(p: Conv2dParams, opts: WinogradOptions = {}, pass: WinogradPass = 'forward'): boolean {
   return p.groups === 1 && p.R === 4 && p.S === 4 && p.strideH === 2 && p.strideW === 2 && p.padH === 1 && p.padW === 1 &&
     p.dilationH === 1 && p.dilationW === 1 && p.H === 2 * p.OH && p.W === 2 * p.OW && p.N > 0 &&
-    Math.min(p.OH, p.OW) >= (opts.winogradMinSize ?? K4S2_MIN_SIZE) &&
+    Math.min(p.OH, p.OW) >= (opts.winogradMinSize ?? (pass === 'weight' ? K4S2_MIN_SIZE_WEIGHT : K4S2_MIN_SIZE)) &&
     Math.min(p.C, p.K) >= Math.max(4, opts.winogradMinChannels ?? K4S2_MIN_CHANNELS);
 }
 

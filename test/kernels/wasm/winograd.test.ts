@@ -133,6 +133,8 @@ test('the four-phase scheme takes k4 s2 p1 convolutions of even sizes with enoug
   assert.is(winogradScheme(p), K4S2);
   assert.not.ok(k4s2Applies({ ...p, C: 15 }), 'too few input channels');
   assert.not.ok(k4s2Applies({ ...p, OH: 5, H: 10 }), 'too few rows');
+  assert.ok(k4s2Applies({ ...p, OH: 3, H: 6 }, {}, 'weight'), 'the weight gradient gains from 3 rows');
+  assert.not.ok(k4s2Applies({ ...p, OH: 2, H: 4 }, {}, 'weight'));
   assert.not.ok(k4s2Applies({ ...p, H: 11 }), 'odd input');
   assert.not.ok(k4s2Applies({ ...p, groups: 2 }), 'grouped');
   assert.not.ok(k4s2Applies({ ...p, strideH: 1, OH: 11 }), 'stride 1');
