@@ -2,7 +2,7 @@
  * `npm run bench`: measures sparkts's kernels and, in the same run on the same machine, PyTorch CPU
  * (bench/ref/torch_ops.py through Debian's python3-torch), then prints one table with the ratios.
  * Where torch is missing the PyTorch column says so; nothing here is a test. TensorFlow.js (bench/ref/tfjs_ops.ts,
- * in child processes) adds its columns to the kernel table; bench/resnet.ts and bench/ref/torch_resnet_step.py
+ * in child processes) adds its columns to the kernel table; both sides run with the same glibc malloc settings; bench/resnet.ts and bench/ref/torch_resnet_step.py
  * time a ResNet-18 training step; bench/sparse_encoder.ts the sparse encoder against its visible fraction.
  */
 import { spawnSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { benchGpu } from './gpu.ts';
 import { tfjsReference, type TfjsRow } from './tfjs.ts';
 import { benchResnetStep, RESNET_STEP } from './resnet.ts';
 import { benchSparseEncoder, ENCODER_SWEEP, type EncoderRow } from './sparse_encoder.ts';
+import { MALLOC_TUNING, relaunchWithMallocTuning, wantsMallocRelaunch } from '../src/cli/allocator.ts';
 
 type RefRow = { gflops: number; ms: number };
 
@@ -34,7 +35,7 @@ function pythonWithTorch(): string | null {
  * tensors do not page-fault on every allocation.
  */
 function torchEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: '1000000000', MALLOC_TRIM_THRESHOLD_: '1000000000' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...MALLOC_TUNING };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   const openblas = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
@@ -183,4 +184,6 @@ async function main(): Promise<void> {
   if (wants('gpu')) await gpuTable();
 }
 
-await main();
+// sparkts runs with the same malloc settings as PyTorch's reference runs (src/cli/allocator.ts, torchEnv above)
+if (wantsMallocRelaunch()) process.exitCode = (await relaunchWithMallocTuning()) ?? (await main(), 0);
+else await main();

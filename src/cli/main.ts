@@ -9,6 +9,7 @@ import { getRuntime, wasmDescription } from '../../kernels/wasm/runtime.ts';
 
 const VERSION = '0.1.0';
 import { helpText, UsageError, type FlagSpecs } from './args.ts';
+import { relaunchWithMallocTuning, wantsMallocRelaunch } from './allocator.ts';
 import { pretrain, PRETRAIN_FLAGS, PRETRAIN_SUMMARY } from './pretrain.ts';
 import { finetune, FINETUNE_FLAGS, FINETUNE_SUMMARY } from './finetune.ts';
 import { reconstruct, RECONSTRUCT_FLAGS, RECONSTRUCT_SUMMARY } from './reconstruct.ts';
@@ -61,6 +62,11 @@ async function main(argv: string[]): Promise<number> {
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(helpText(name, command.summary, command.flags));
     return 0;
+  }
+  // the training commands run again with glibc's allocator told to keep freed memory (allocator.ts)
+  if ((name === 'pretrain' || name === 'finetune') && wantsMallocRelaunch()) {
+    const code = await relaunchWithMallocTuning();
+    if (code !== null) return code;
   }
   try {
     return await command.run(rest);
