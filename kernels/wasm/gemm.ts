@@ -53,12 +53,23 @@ export interface GemmScratch { pa: number; pb: number; tmp: number }
 
 /** Allocates a GemmScratch for gemms of at most p's sizes (valid until the enclosing reset). */
 export function gemmScratch(rt: WasmRuntime, p: GemmParams): GemmScratch {
+  return gemmScratchAt(rt.alloc(gemmScratchFloats(p)), p);
+}
+
+/** The floats of p's packing scratch (see gemmScratchAt). */
+export function gemmScratchFloats(p: GemmParams): number {
   const kcMax = Math.min(KC, p.K);
-  return {
-    pa: rt.alloc(Math.min(MC, roundUp(p.M, MR)) * kcMax),
-    pb: rt.alloc(Math.min(NC, roundUp(p.N, NR)) * kcMax),
-    tmp: rt.alloc(MR * NR),
-  };
+  // each part rounded up to 16 floats, so that every part stays 64-byte aligned
+  const part = (n: number) => Math.ceil(n / 16) * 16;
+  return part(Math.min(MC, roundUp(p.M, MR)) * kcMax) + part(Math.min(NC, roundUp(p.N, NR)) * kcMax) + part(MR * NR);
+}
+
+/** p's packing scratch laid out from byte address `base` (an absolute address, or a pool `local` one). */
+export function gemmScratchAt(base: number, p: GemmParams): GemmScratch {
+  const kcMax = Math.min(KC, p.K);
+  const part = (n: number) => Math.ceil(n / 16) * 16;
+  const pa = part(Math.min(MC, roundUp(p.M, MR)) * kcMax), pb = part(Math.min(NC, roundUp(p.N, NR)) * kcMax);
+  return { pa: base, pb: base + 4 * pa, tmp: base + 4 * (pa + pb) };
 }
 
 /**

@@ -11,7 +11,14 @@
  *   [state, export index, argc, args…]   state: 0 idle, 1 work posted, 2 done, 3 failed, 4 exit
  *   export index −1: run the program of `args[0]` calls in the worker's region of the program buffer (PROGRAM
  *   ints per worker), each call encoded as [export index, argc, args…].
- * Left out: work stealing, nested runs (a kernel never calls run from a worker).
+ *   export index −2: take tasks from the task buffer until none is left (args: [this thread's base]).
+ * `runTasks(tasks, bases)` hands out tasks (lists of calls) dynamically: each thread, the caller included, claims
+ * the next unclaimed task with an atomic counter, so a thread slowed by other work simply runs fewer of them.
+ * A task's arguments below zero are addresses in the running thread's own area: `local(offset)` encodes offset
+ * bytes past that thread's base (absolute addresses are below 2³¹: the memory is at most 2 GiB).
+ * Task buffer (Int32Array, TASKS ints): [counter, count, offset of task 0 … count − 1, then each task as
+ * [calls, (export index, argc, args…)…]].
+ * Left out: nested runs (a kernel never calls run from a worker).
  */
 import { Worker } from 'node:worker_threads';
 
@@ -20,14 +27,24 @@ const MAX_ARGS = SLOT - 3;
 /** Ints of program per worker (64 KiB); a longer program runs in several rounds. */
 const PROGRAM = 16384;
 const RUN_PROGRAM = -1;
+const RUN_TASKS = -2;
+/** Ints in the task buffer (1 MiB); more tasks than fit run as per-thread programs (static shares). */
+const TASKS = 1 << 18;
+const LOCAL = 2 ** 31;
+
+/** A task argument naming `offset` bytes past the running thread's base (see runTasks). */
+export function local(offset: number): number {
+  return offset - LOCAL;
+}
 const IDLE = 0, POSTED = 1, DONE = 2, FAILED = 3, EXIT = 4;
 
 /** The worker's whole program: instantiate the module on the shared memory, then serve the slot forever. */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, importModule, importName, names, control, program, slot } = workerData;
+const { module, memory, importModule, importName, names, control, program, tasks, slot } = workerData;
 const ctrl = new Int32Array(control);
 const prog = new Int32Array(program, slot * ${PROGRAM} * 4, ${PROGRAM});
+const task = new Int32Array(tasks);
 const instance = new WebAssembly.Instance(module, { [importModule]: { [importName]: memory } });
 const fns = names.map((n) => instance.exports[n]);
 const base = slot * ${SLOT};
@@ -46,6 +63,19 @@ for (;;) {
         const argc = prog[p + 1];
         fns[prog[p]](...prog.subarray(p + 2, p + 2 + argc));
         p += 2 + argc;
+      }
+    } else if (fn === ${RUN_TASKS}) {
+      const base = args[0], count = task[1];
+      for (let k = Atomics.add(task, 0, 1); k < count; k = Atomics.add(task, 0, 1)) {
+        let p = task[2 + k];
+        const calls = task[p++];
+        for (let c = 0; c < calls; c++) {
+          const f = task[p], argc = task[p + 1];
+          const a = new Array(argc);
+          for (let i = 0; i < argc; i++) { const v = task[p + 2 + i]; a[i] = v < 0 ? v + ${LOCAL} + base : v; }
+          fns[f](...a);
+          p += 2 + argc;
+        }
       }
     } else {
       fns[fn](...args);
@@ -74,6 +104,7 @@ export class ThreadPool {
   private readonly workers: Worker[] = [];
   private readonly ctrl: Int32Array;
   private readonly program: Int32Array;
+  private readonly tasks: Int32Array;
   private readonly index: Map<string, number>;
 
   /** `threads` counts the calling thread: a pool of 2 starts one worker. */
@@ -83,12 +114,13 @@ export class ThreadPool {
     this.index = new Map(options.names.map((n, i) => [n, i]));
     this.ctrl = new Int32Array(new SharedArrayBuffer(4 * SLOT * Math.max(1, threads - 1)));
     this.program = new Int32Array(new SharedArrayBuffer(4 * PROGRAM * Math.max(1, threads - 1)));
+    this.tasks = new Int32Array(new SharedArrayBuffer(4 * TASKS));
     for (let slot = 0; slot < threads - 1; slot++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
         workerData: {
           module, memory, importModule: options.importModule, importName: options.importName, names: options.names,
-          control: this.ctrl.buffer, program: this.program.buffer, slot,
+          control: this.ctrl.buffer, program: this.program.buffer, tasks: this.tasks.buffer, slot,
         },
       });
       worker.unref(); // an idle pool never keeps the process alive
@@ -171,6 +203,53 @@ export class ThreadPool {
       }
       if (this.join(programs.length)) throw new Error('ThreadPool.runPrograms: a program failed on a worker thread');
     }
+  }
+
+  /**
+   * Runs every task (a list of calls, in order) once, on whichever thread claims it first; bases[t] is thread t's
+   * base for `local` arguments (thread 0 is the caller). Returns when all are done. Where the tasks do not fit the
+   * task buffer, they are dealt out round-robin as per-thread programs instead.
+   */
+  runTasks(tasks: readonly (readonly ProgramCall[])[], bases: readonly number[]): void {
+    if (bases.length !== this.threads) throw new Error(`ThreadPool.runTasks: ${bases.length} bases for ${this.threads} threads`);
+    const relocate = (args: readonly number[], base: number) => args.map((v) => (v < 0 ? v + LOCAL + base : v));
+    const buf = this.tasks;
+    let at = 2 + tasks.length;
+    const fits = at <= TASKS && tasks.every((calls, k) => {
+      buf[2 + k] = at;
+      if (at + 1 > TASKS) return false;
+      buf[at++] = calls.length;
+      for (const [name, args] of calls) {
+        if (args.length > MAX_ARGS) throw new Error(`ThreadPool.runTasks: at most ${MAX_ARGS} arguments`);
+        if (at + 2 + args.length > TASKS) return false;
+        buf[at] = this.exportIndex(name, 'runTasks');
+        buf[at + 1] = args.length;
+        buf.set(args, at + 2);
+        at += 2 + args.length;
+      }
+      return true;
+    });
+    if (!fits) {
+      const programs = bases.map((base, t) => tasks.filter((_, k) => k % this.threads === t)
+        .flatMap((calls) => calls.map(([name, args]): ProgramCall => [name, relocate(args, base)])));
+      return this.runPrograms(programs.filter((prog, t) => t === 0 || prog.length > 0));
+    }
+    Atomics.store(buf, 0, 0);
+    buf[1] = tasks.length;
+    const workers = Math.min(this.threads, tasks.length);
+    for (let t = 1; t < workers; t++) this.post(t, RUN_TASKS, [bases[t]]);
+    let failure: unknown = null;
+    try {
+      for (let k = Atomics.add(buf, 0, 1); k < tasks.length; k = Atomics.add(buf, 0, 1)) {
+        for (const [name, args] of tasks[k]) this.local[name](...relocate(args, bases[0]));
+      }
+    } catch (e) {
+      // stop handing out tasks, and let the workers finish theirs before reporting
+      Atomics.store(buf, 0, tasks.length);
+      failure = e;
+    }
+    if (this.join(workers) && failure === null) failure = new Error('ThreadPool.runTasks: a task failed on a worker thread');
+    if (failure !== null) throw failure;
   }
 
   /** Stop the workers. */

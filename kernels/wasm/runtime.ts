@@ -21,7 +21,7 @@
 import { availableParallelism } from 'node:os';
 import { ModuleBuilder, type FunctionBuilder } from './builder.ts';
 import { BINARY_OPS, UNARY_OPS, buildKernelModule, type KernelExports } from './module.ts';
-import { ThreadPool, type ProgramCall } from './pool.ts';
+import { local, ThreadPool, type ProgramCall } from './pool.ts';
 
 /** The WebAssembly global (typed by src/types/webassembly.d.ts), or undefined where the runtime has none. */
 function wasmApi(): typeof WebAssembly | undefined {
@@ -146,6 +146,32 @@ export class WasmRuntime {
     this.runPrograms(splitRange(n, this.threads).map(([from, to]) => calls(from, to)));
   }
 
+  /** One area of `floats` floats per thread (see runTasks), thread 0's first. */
+  threadAreas(floats: number): number[] {
+    return Array.from({ length: this.pool() ? this.threads : 1 }, () => this.alloc(floats));
+  }
+
+  /**
+   * Runs tasks (lists of calls, each in order) over the threads, handed out dynamically (ThreadPool.runTasks):
+   * whichever thread runs a task, the task's local(byteOffset) arguments name that thread's own area (from
+   * threadAreas, or of `areas` floats). With one thread the tasks run here in order.
+   */
+  runTasks(areas: number | readonly number[], build: (local: (byteOffset: number) => number) => ProgramCall[][]): void {
+    const bases = typeof areas === 'number' ? this.threadAreas(areas) : areas;
+    const pool = this.pool();
+    if (!pool) {
+      const kernels = this.kernels as unknown as Record<string, (...a: number[]) => void>;
+      for (const calls of build((o) => bases[0] + o)) for (const [name, args] of calls) kernels[name](...args);
+      return;
+    }
+    pool.runTasks(build(local), bases);
+  }
+
+  /** out += the n floats at each of `parts` (f32x4 adds, here). */
+  addInto(out: number, parts: readonly number[], n: number): void {
+    for (const ptr of parts) this.kernels.binary_add(0, out, ptr, out, 0, 1, 1, n, 0, 0, 1);
+  }
+
   /** Zeroes n floats at byte address ptr, split over the threads when there are at least SPLIT_MOVE_MIN. */
   zero(ptr: number, n: number): void {
     if (n < SPLIT_MOVE_MIN || this.threads === 1) {
@@ -172,7 +198,7 @@ export class WasmRuntime {
   partialSums(out: number, n: number, count: number): { parts: number[]; sum: () => void } {
     const parts = [out, ...Array.from({ length: count - 1 }, () => this.alloc(n))];
     for (const ptr of parts) this.zero(ptr, n);
-    const sum = () => { for (const ptr of parts.slice(1)) this.kernels.binary_add(0, out, ptr, out, 0, 1, 1, n, 0, 0, 1); };
+    const sum = () => this.addInto(out, parts.slice(1), n);
     return { parts, sum };
   }
 

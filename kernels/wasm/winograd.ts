@@ -18,9 +18,9 @@
  */
 import type { Conv2dParams } from '../cpu/conv2d.ts';
 import type { GemmParams } from '../cpu/gemm.ts';
-import { gemmCalls, gemmScratch, type GemmScratch, type LeadingDims } from './gemm.ts';
+import { gemmCalls, gemmScratchAt, gemmScratchFloats, type GemmScratch, type LeadingDims } from './gemm.ts';
 import type { ProgramCall } from './pool.ts';
-import { splitRange, type WasmRuntime } from './runtime.ts';
+import type { WasmRuntime } from './runtime.ts';
 import { K4S2, k4s2Applies } from './winograd_k4s2.ts';
 
 /**
@@ -131,27 +131,30 @@ export const CHUNK_TILES = 1024;
 /** A chunk: tile rows [ty0, ty0 + TH) of image n, or (ty0 = 0, TH the image's tile rows) T / (TH·TW) whole images from n. */
 interface Chunk { n: number; ty0: number; TH: number; T: number }
 
-/** Each thread's chunks, or null where the pass should run whole-tensor stages instead (see CHUNK_TILES). */
+/**
+ * The chunks, in groups that touch disjoint images (a group: one image's row chunks, or one chunk of whole
+ * images), or null where the pass should run whole-tensor stages instead (see CHUNK_TILES).
+ */
 function chunkPlan(rt: WasmRuntime, p: Conv2dParams, t: Tiling, opts: WinogradOptions): Chunk[][] | null {
   const threads = rt.threads, perImage = t.TH * t.TW, chunkTiles = opts.winogradChunkTiles ?? CHUNK_TILES;
-  // at least a chunk per thread, and images shared out evenly enough (at most 25% over the mean)
-  if (t.T < chunkTiles * threads || Math.ceil(p.N / threads) > 1.25 * (p.N / threads)) return null;
-  return splitRange(p.N, threads).map(([n0, n1]) => {
-    const chunks: Chunk[] = [];
-    if (perImage >= chunkTiles) {
-      const rows = Math.max(1, Math.floor(chunkTiles / t.TW));
-      for (let n = n0; n < n1; n++) {
-        for (let ty0 = 0; ty0 < t.TH; ty0 += rows) {
-          const TH = Math.min(rows, t.TH - ty0);
-          chunks.push({ n, ty0, TH, T: TH * t.TW });
-        }
+  // at least a chunk per thread, and whole images to go round when a group is an image
+  if (t.T < chunkTiles * threads || (perImage >= chunkTiles && p.N < threads)) return null;
+  const groups: Chunk[][] = [];
+  if (perImage >= chunkTiles) {
+    const rows = Math.max(1, Math.floor(chunkTiles / t.TW));
+    for (let n = 0; n < p.N; n++) {
+      const group: Chunk[] = [];
+      for (let ty0 = 0; ty0 < t.TH; ty0 += rows) {
+        const TH = Math.min(rows, t.TH - ty0);
+        group.push({ n, ty0, TH, T: TH * t.TW });
       }
-    } else {
-      const images = Math.floor(chunkTiles / perImage);
-      for (let n = n0; n < n1; n += images) chunks.push({ n, ty0: 0, TH: t.TH, T: Math.min(images, n1 - n) * perImage });
+      groups.push(group);
     }
-    return chunks;
-  });
+  } else {
+    const images = Math.floor(chunkTiles / perImage);
+    for (let n = 0; n < p.N; n += images) groups.push([{ n, ty0: 0, TH: t.TH, T: Math.min(images, p.N - n) * perImage }]);
+  }
+  return groups;
 }
 
 /** The ξ-matrix row length that holds any chunk of the plan. */
@@ -164,17 +167,15 @@ function chunkPlanes(base: number, c: Chunk, chans: number, Hp: number, Wp: numb
   return base + (c.n * chans * Hp * Wp + c.ty0 * m * Wp) * 4;
 }
 
-/** The 16 gemms, ξ split over the threads whole; each gets its own packing scratch. */
+/** The 16 gemms, one task each, handed out to the threads as they come free; each thread packs into its own scratch. */
 function sixteenGemms(
   rt: WasmRuntime, mm: { M: number; N: number; K: number; transA: boolean; transB: boolean },
   a: (xi: number) => number, b: (xi: number) => number, c: (xi: number) => number, ld: { a?: number; b?: number; c?: number },
 ): void {
   const p = { ...mm, accumulate: false };
-  rt.runSplit(16, (x0, x1) => {
-    const scratch = gemmScratch(rt, p);
-    const calls: ProgramCall[] = [];
-    for (let xi = x0; xi < x1; xi++) calls.push(...gemmCalls(p, a(xi), b(xi), c(xi), scratch, ld));
-    return calls;
+  rt.runTasks(gemmScratchFloats(p), (local) => {
+    const scratch = gemmScratchAt(local(0), p);
+    return Array.from({ length: 16 }, (_, xi) => gemmCalls(p, a(xi), b(xi), c(xi), scratch, ld));
   });
 }
 
@@ -250,18 +251,19 @@ export function conv2dWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Arr
   const yp = rt.alloc(N * K * Ho * Wo);
   const plan = chunkPlan(rt, p, t, opts);
   if (plan) {
+    // one task per chunk; each thread's area holds its V, M and packing scratch
     const ld = chunkLd(plan);
-    rt.runPrograms(plan.map((chunks) => {
-      const V = rt.alloc(16 * chans * ld), M = rt.alloc(16 * K * ld);
-      const mm = { M: K, N: ld, K: chans, transA: false, transB: false, accumulate: false };
-      const scratch = gemmScratch(rt, mm);
-      return chunks.flatMap((c): ProgramCall[] => [
+    const mm = { M: K, N: ld, K: chans, transA: false, transB: false, accumulate: false };
+    const vF = 16 * chans * ld, mF = 16 * K * ld;
+    rt.runTasks(vF + mF + gemmScratchFloats(mm), (local) => {
+      const V = local(0), M = local(4 * vF), scratch = gemmScratchAt(local(4 * (vF + mF)), mm);
+      return plan.flat().map((c): ProgramCall[] => [
         [`wgGather_${s.kernels.input}`, [chunkPlanes(planes, c, chans, Hp, Wp, s.m), Wp, Hp * Wp, chans, 0, chans, c.T, c.TH, TW, V, ld]],
         ...chunkGemms({ ...mm, N: c.T }, (xi) => U + xi * K * chans * 4, (xi) => V + xi * chans * ld * 4, (xi) => M + xi * K * ld * 4,
           scratch, { b: ld, c: ld }),
         [`wgScatter_${s.kernels.output}`, [M, ld, K, 0, K, c.T, c.TH, TW, chunkPlanes(yp, c, K, Ho, Wo, s.m), Wo, Ho * Wo]],
       ]);
-    }));
+    });
   } else {
     const V = inputTransform(rt, s, planes, p, t);
     const M = rt.alloc(16 * K * ldT);
@@ -292,18 +294,19 @@ export function conv2dBackwardInputWinograd(rt: WasmRuntime, s: WinogradScheme, 
   rt.zero(dxp, N * chans * Hp * Wp);
   const plan = chunkPlan(rt, p, t, opts);
   if (plan) {
+    // one task per group of chunks: a thread adds its tiles' overlaps into images no other thread touches
     const ld = chunkLd(plan);
-    rt.runPrograms(plan.map((chunks) => {
-      const dM = rt.alloc(16 * K * ld), dV = rt.alloc(16 * chans * ld);
-      const mm = { M: chans, N: ld, K, transA: true, transB: false, accumulate: false };
-      const scratch = gemmScratch(rt, mm);
-      return chunks.flatMap((c): ProgramCall[] => [
+    const mm = { M: chans, N: ld, K, transA: true, transB: false, accumulate: false };
+    const mF = 16 * K * ld, vF = 16 * chans * ld;
+    rt.runTasks(mF + vF + gemmScratchFloats(mm), (local) => {
+      const dM = local(0), dV = local(4 * mF), scratch = gemmScratchAt(local(4 * (mF + vF)), mm);
+      return plan.map((chunks) => chunks.flatMap((c): ProgramCall[] => [
         [`wgGather_${s.kernels.outputGrad}`, [chunkPlanes(dyp, c, K, Ho, Wo, s.m), Wo, Ho * Wo, K, 0, K, c.T, c.TH, TW, dM, ld]],
         ...chunkGemms({ ...mm, N: c.T }, (xi) => U + xi * K * chans * 4, (xi) => dM + xi * K * ld * 4, (xi) => dV + xi * chans * ld * 4,
           scratch, { b: ld, c: ld }),
         [`wgScatter_${s.kernels.inputGrad}`, [dV, ld, chans, 0, chans, c.T, c.TH, TW, chunkPlanes(dxp, c, chans, Hp, Wp, s.m), Wp, Hp * Wp]],
-      ]);
-    }));
+      ]));
+    });
   } else {
     const dM = outputGradTransform(rt, s, dyp, p, t);
     const dV = rt.alloc(16 * chans * ldT);
@@ -326,30 +329,33 @@ export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme,
   const mark = rt.mark();
   const planes = inputPlanes(rt, s, x, p, t);
   const dyp = outputGradPlanes(rt, dy, p, t);
-  const dU = rt.alloc(16 * K * chans);
+  let dU: number;
   const plan = chunkPlan(rt, p, t, opts);
   if (plan) {
-    // each thread sums its chunks' dM·Vᵀ into its own dU; the partial sums are added at the end
+    // one task per chunk; each thread sums its chunks' dM·Vᵀ into the dU of its own area, added up at the end
     const ld = chunkLd(plan);
-    const dUs = rt.partialSums(dU, 16 * K * chans, plan.length);
-    rt.runPrograms(plan.map((chunks, th) => {
-      const V = rt.alloc(16 * chans * ld), dM = rt.alloc(16 * K * ld);
-      const mm = { M: K, N: chans, K: ld, transA: false, transB: true, accumulate: true };
-      const scratch = gemmScratch(rt, mm);
-      const part = dUs.parts[th];
-      return chunks.flatMap((c): ProgramCall[] => [
+    const mm = { M: K, N: chans, K: ld, transA: false, transB: true, accumulate: true };
+    const uF = 16 * K * chans, vF = 16 * chans * ld, mF = 16 * K * ld;
+    const areas = rt.threadAreas(uF + vF + mF + gemmScratchFloats(mm));
+    for (const area of areas) rt.zero(area, uF);
+    rt.runTasks(areas, (local) => {
+      const part = local(0), V = local(4 * uF), dM = local(4 * (uF + vF)), scratch = gemmScratchAt(local(4 * (uF + vF + mF)), mm);
+      return plan.flat().map((c): ProgramCall[] => [
         [`wgGather_${s.kernels.input}`, [chunkPlanes(planes, c, chans, Hp, Wp, s.m), Wp, Hp * Wp, chans, 0, chans, c.T, c.TH, TW, V, ld]],
         [`wgGather_${s.kernels.outputGrad}`, [chunkPlanes(dyp, c, K, Ho, Wo, s.m), Wo, Ho * Wo, K, 0, K, c.T, c.TH, TW, dM, ld]],
         ...chunkGemms({ ...mm, K: c.T }, (xi) => dM + xi * K * ld * 4, (xi) => V + xi * chans * ld * 4, (xi) => part + xi * K * chans * 4,
           scratch, { a: ld, b: ld }),
       ]);
-    }));
-    dUs.sum();
+    });
+    rt.addInto(areas[0], areas.slice(1), uF);
+    dU = areas[0];
   } else {
     const V = inputTransform(rt, s, planes, p, t);
     const dM = outputGradTransform(rt, s, dyp, p, t);
+    dU = rt.alloc(16 * K * chans);
+    const target = dU;
     sixteenGemms(rt, { M: K, N: chans, K: T, transA: false, transB: true },
-      (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * chans * ldT * 4, (xi) => dU + xi * K * chans * 4, { a: ldT, b: ldT });
+      (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * chans * ldT * 4, (xi) => target + xi * K * chans * 4, { a: ldT, b: ldT });
   }
   const dwPtr = rt.alloc(K * C * R * S);
   s.filterGrad(rt, dU, dwPtr, p);

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ModuleBuilder } from '../../../kernels/wasm/builder.ts';
-import { ThreadPool } from '../../../kernels/wasm/pool.ts';
+import { local, ThreadPool } from '../../../kernels/wasm/pool.ts';
 import { WasmRuntime } from '../../../kernels/wasm/runtime.ts';
 import { wasmOrSkip } from './helpers.ts';
 
@@ -59,6 +59,36 @@ test('runPrograms: each thread runs its list in order, in several rounds when lo
   pool.close();
 });
 
+test('runTasks: every task runs once, on whichever thread claims it, with local arguments in that thread\'s area', () => {
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
+  const module = buildModule();
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, (...a: number[]) => void>;
+  const pool = new ThreadPool(3, module, memory, exports, { importModule: 'env', importName: 'memory', names: ['addOne'] });
+  const f32 = new Float32Array(memory.buffer);
+  const bases = [4000, 8000, 12000]; // three areas of 1000 floats
+  // task k: +1 at float k % 1000 of the running thread's area, and +1 at its own mark (float 20000 + k)
+  const tasks = (count: number) => Array.from({ length: count }, (_, k) => [
+    ['addOne', [local(4 * (k % 1000)), 1]], ['addOne', [4 * (20000 + k), 1]],
+  ] as const);
+  // 3000 tasks fit the task buffer; 40000 do not, and run as per-thread programs instead
+  for (const count of [3000, 40000]) {
+    f32.fill(0);
+    pool.runTasks(tasks(count), bases);
+    assert.ok(f32.subarray(20000, 20000 + count).every((v) => v === 1), `${count} tasks: each ran once`);
+    const inAreas = f32.subarray(1000, 4000).reduce((a, v) => a + v, 0);
+    assert.is(inAreas, count, 'every local +1 landed in some thread\'s area');
+    assert.is(f32.subarray(0, 1000).reduce((a, v) => a + v, 0), 0, 'nothing below the areas');
+  }
+  // a trap on any thread is reported once every thread has stopped; the pool works on afterwards
+  for (let i = 0; i < 5; i++) {
+    assert.throws(() => pool.runTasks([[['addOne', [0, 1]]], [['addOne', [70000 * 16, 1000]]], [['addOne', [0, 1]]]], bases), /failed on a worker|out of bounds/);
+  }
+  f32.fill(0);
+  pool.runTasks(tasks(100), bases);
+  assert.ok(f32.subarray(20000, 20100).every((v) => v === 1), 'after the failures');
+  assert.throws(() => pool.runTasks([], [0]), /1 bases for 3 threads/);
+  pool.close();
+});
 
 test('runtime.zero and runtime.copyPlanes split over the threads give what one thread gives', () => {
   if (!wasmOrSkip('wasm runtime moves')) return;
