@@ -98,11 +98,11 @@ export const SAME_3X3: WinogradScheme = {
   },
   filter(rt, wPtr, U, p) {
     const KC = p.K * p.C;
-    rt.runSplit(KC, (a, b) => [['wgFilter', [wPtr, a, b, KC, U]]]);
+    rt.runPieces(KC, (a, b) => [['wgFilter', [wPtr, a, b, KC, U]]]);
   },
   filterGrad(rt, dU, dwPtr, p) {
     const KC = p.K * p.C;
-    rt.runSplit(KC, (a, b) => [['wgFilterGrad', [dU, a, b, KC, dwPtr]]]);
+    rt.runPieces(KC, (a, b) => [['wgFilterGrad', [dU, a, b, KC, dwPtr]]]);
   },
 };
 
@@ -218,7 +218,7 @@ function outputGradPlanes(rt: WasmRuntime, dy: Float32Array, p: Conv2dParams, t:
 function inputTransform(rt: WasmRuntime, s: WinogradScheme, planes: number, p: Conv2dParams, t: Tiling): number {
   const chans = s.chans(p);
   const V = rt.alloc(16 * chans * t.ldT);
-  rt.runSplit(chans, (c0, c1) => [[`wgGather_${s.kernels.input}`, [planes, t.Wp, t.Hp * t.Wp, chans, c0, c1, t.T, t.TH, t.TW, V, t.ldT]]]);
+  rt.runPieces(chans, (c0, c1) => [[`wgGather_${s.kernels.input}`, [planes, t.Wp, t.Hp * t.Wp, chans, c0, c1, t.T, t.TH, t.TW, V, t.ldT]]]);
   return V;
 }
 
@@ -226,7 +226,7 @@ function inputTransform(rt: WasmRuntime, s: WinogradScheme, planes: number, p: C
 function outputGradTransform(rt: WasmRuntime, s: WinogradScheme, dyp: number, p: Conv2dParams, t: Tiling): number {
   const { K } = p;
   const dM = rt.alloc(16 * K * t.ldT);
-  rt.runSplit(K, (k0, k1) => [[`wgGather_${s.kernels.outputGrad}`, [dyp, t.Wo, t.Ho * t.Wo, K, k0, k1, t.T, t.TH, t.TW, dM, t.ldT]]]);
+  rt.runPieces(K, (k0, k1) => [[`wgGather_${s.kernels.outputGrad}`, [dyp, t.Wo, t.Ho * t.Wo, K, k0, k1, t.T, t.TH, t.TW, dM, t.ldT]]]);
   return dM;
 }
 
@@ -269,7 +269,7 @@ export function conv2dWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Arr
     const M = rt.alloc(16 * K * ldT);
     sixteenGemms(rt, { M: K, N: T, K: chans, transA: false, transB: false },
       (xi) => U + xi * K * chans * 4, (xi) => V + xi * chans * ldT * 4, (xi) => M + xi * K * ldT * 4, { b: ldT, c: ldT });
-    rt.runSplit(K, (k0, k1) => [[`wgScatter_${s.kernels.output}`, [M, ldT, K, k0, k1, T, TH, TW, yp, Wo, Ho * Wo]]]);
+    rt.runPieces(K, (k0, k1) => [[`wgScatter_${s.kernels.output}`, [M, ldT, K, k0, k1, T, TH, TW, yp, Wo, Ho * Wo]]]);
   }
   if (Ho === OH && Wo === OW) {
     rt.read(yp, N * K * OH * OW, y, 0);
@@ -312,7 +312,7 @@ export function conv2dBackwardInputWinograd(rt: WasmRuntime, s: WinogradScheme, 
     const dV = rt.alloc(16 * chans * ldT);
     sixteenGemms(rt, { M: chans, N: T, K, transA: true, transB: false },
       (xi) => U + xi * K * chans * 4, (xi) => dM + xi * K * ldT * 4, (xi) => dV + xi * chans * ldT * 4, { b: ldT, c: ldT });
-    rt.runSplit(chans, (c0, c1) => [[`wgScatter_${s.kernels.inputGrad}`, [dV, ldT, chans, c0, c1, T, TH, TW, dxp, Wp, Hp * Wp]]]);
+    rt.runPieces(chans, (c0, c1) => [[`wgScatter_${s.kernels.inputGrad}`, [dV, ldT, chans, c0, c1, T, TH, TW, dxp, Wp, Hp * Wp]]]);
   }
   const dxPtr = rt.alloc(N * C * H * W);
   s.fromPlanes(rt, dxp, dxPtr, p, t);

@@ -46,15 +46,15 @@ export const K4S2: WinogradScheme = {
   kernels: { input: 'phaseInput', output: 'phaseOutput', outputGrad: 'phaseOutputGrad', inputGrad: 'phaseInputGrad' },
   chans: (p) => 4 * p.C,
   toPlanes(rt, xPtr, planes, p, t) {
-    rt.runSplit(p.N * p.C, (a, b) => [['phaseSplit', [xPtr, p.H, p.W, planes, t.Hp, t.Wp, p.C, a, b]]]);
+    rt.runPieces(p.N * p.C, (a, b) => [['phaseSplit', [xPtr, p.H, p.W, planes, t.Hp, t.Wp, p.C, a, b]]]);
   },
   fromPlanes(rt, planes, dxPtr, p, t) {
-    rt.runSplit(p.N * p.C, (a, b) => [['phaseMerge', [planes, p.H, p.W, dxPtr, t.Hp, t.Wp, p.C, a, b]]]);
+    rt.runPieces(p.N * p.C, (a, b) => [['phaseMerge', [planes, p.H, p.W, dxPtr, t.Hp, t.Wp, p.C, a, b]]]);
   },
   filter(rt, wPtr, U, p) {
-    rt.runSplit(p.K, (a, b) => [['wgPhaseFilter', [wPtr, a, b, p.K, p.C, U]]]);
+    rt.runPieces(p.K, (a, b) => [['wgPhaseFilter', [wPtr, a, b, p.K, p.C, U]]]);
   },
   filterGrad(rt, dU, dwPtr, p) {
-    rt.runSplit(p.K, (a, b) => [['wgPhaseFilterGrad', [dU, a, b, p.K, p.C, dwPtr]]]);
+    rt.runPieces(p.K, (a, b) => [['wgPhaseFilterGrad', [dU, a, b, p.K, p.C, dwPtr]]]);
   },
 };

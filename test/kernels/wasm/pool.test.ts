@@ -94,7 +94,7 @@ test('runtime.zero and runtime.copyPlanes split over the threads give what one t
   if (!wasmOrSkip('wasm runtime moves')) return;
   for (const threads of [1, 2, 3]) {
     const rt = new WasmRuntime({ threads });
-    const n = 300_001, planes = 301, H = 37, W = 29;
+    const n = 1_100_001, planes = 3001, H = 37, W = 39; // above the split thresholds
     const a = rt.alloc(n + 8);
     rt.f32.fill(7, a >>> 2, (a >>> 2) + n + 8);
     rt.zero(a + 4, n);
@@ -105,10 +105,10 @@ test('runtime.zero and runtime.copyPlanes split over the threads give what one t
     for (let i = 0; i < planes * H * W; i++) rt.f32[(src >>> 2) + i] = i;
     rt.f32.fill(-1, dst >>> 2, (dst >>> 2) + planes * (H + 2) * (W + 3));
     rt.copyPlanes(src, H * W, W, dst + ((W + 3) + 1) * 4, (H + 2) * (W + 3), W + 3, H, W, planes);
-    for (const [p, r, c] of [[0, 0, 0], [150, 20, 28], [300, 36, 13]]) {
+    for (const [p, r, c] of [[0, 0, 0], [1500, 20, 28], [3000, 36, 13]]) {
       assert.is(rt.f32[(dst >>> 2) + p * (H + 2) * (W + 3) + (r + 1) * (W + 3) + c + 1], p * H * W + r * W + c);
     }
-    assert.is(rt.f32[(dst >>> 2) + 300 * (H + 2) * (W + 3)], -1, 'the border is left alone');
+    assert.is(rt.f32[(dst >>> 2) + 3000 * (H + 2) * (W + 3)], -1, 'the border is left alone');
     rt.pool()?.close();
   }
 });
