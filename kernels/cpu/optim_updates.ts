@@ -1,7 +1,8 @@
 /**
  * SGD's and AdamW's per-parameter updates (src/optim/sgd.ts and adamw.ts have the rules and their PyTorch
  * sources), as top-level loops over typed arrays so that V8 optimises each once for its argument types: inside
- * the optimizers' step methods V8 kept such loops slow (the LAMB loops ran at 66 ns per element there). r rounds to the parameter's dtype where PyTorch rounds (Math.fround for float32).
+ * the optimizers' step methods V8 kept such loops slow (the LAMB loops ran at 66 ns per element there). r rounds
+ * to the parameter's dtype where PyTorch rounds (Math.fround for float32).
  */
 import type { FloatArray } from '../../src/tensor/dtype.ts';
 
