@@ -15,20 +15,20 @@
  * Depthwise convolutions (G = C = K) instead read zero-bordered copies of the planes directly, a filter row at a
  * time in f32x4 (see `depthwiseActive`); those with a column dilation other than 1 go to the JS kernel.
  * Float32 throughout; Float64Array arguments go to the JS kernels.
- * Threads: the sites split into one contiguous range per thread, each running its blocks (gather, gemm, scatter)
- * as one program with its own scratch; outputs at distinct sites are disjoint, while dx (overlapping receptive
- * fields) and dw are summed per thread and the copies added at the end.
+ * Threads: each block (gather, gemm, scatter) is a task that the threads claim as they come free, each thread with
+ * its own scratch; outputs at distinct sites are disjoint, while dx (overlapping receptive fields) and dw are
+ * summed per thread and the copies added at the end.
  * Left out: bias (the op adds it at the sites).
  */
 import type { FloatArray } from '../../src/tensor/dtype.ts';
 import type { Conv2dParams } from '../cpu/conv2d.ts';
 import { activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight } from '../cpu/active_conv.ts';
-import { gemmCalls, gemmScratch } from './gemm.ts';
+import { gemmCalls, gemmScratchAt, gemmScratchFloats, type GemmScratch } from './gemm.ts';
 import type { GemmParams } from '../cpu/gemm.ts';
 import type { ProgramCall } from './pool.ts';
 import { ACT, ACT_SLOTS } from './module.ts';
 import { validRange } from './conv2d.ts';
-import { getRuntime, splitRange, type WasmRuntime } from './runtime.ts';
+import { getRuntime, type WasmRuntime } from './runtime.ts';
 
 /** Sites per block: bounds the scratch to BLOCK·span floats per thread. */
 const BLOCK = 512;
@@ -60,25 +60,32 @@ function setup(rt: WasmRuntime, p: Conv2dParams, sites: Int32Array): { prm: numb
 }
 
 /**
- * Splits the sites over the threads (each a contiguous range, processed BLOCK at a time with its own scratch);
- * one range when the work is too small to be worth waking the workers. Returns the ranges and, per range, the
- * scratch: cols (BLOCK × span), rows (BLOCK × Kg) and the gemm's packing buffers.
+ * Runs the sites BLOCK at a time, each block (per group) a task that the threads claim as they come free
+ * (runtime.runTasks); one thread when the work is too small to be worth waking the workers. Each thread's area
+ * holds `sumFloats` floats of its own partial sums first (zeroed here), then its scratch: cols (BLOCK × span),
+ * rows (BLOCK × Kg) and the gemm's packing buffers. body names them by the `local` addresses it is given. Returns
+ * the byte addresses of the threads' partial sums.
  */
-function siteShares(rt: WasmRuntime, p: Conv2dParams, count: number, span: number, Kg: number, mm: GemmParams) {
-  const work = count * span * Kg;
-  const parts = work >= PARALLEL_MIN_WORK ? rt.threads : 1;
-  return splitRange(count, parts).map(([from, to]) => ({
-    from, to, cols: rt.alloc(BLOCK * span), rows: rt.alloc(BLOCK * Kg), scratch: gemmScratch(rt, mm),
-  }));
-}
-
-/** The calls of one thread's range: per block of m sites and group g, body(m, byte address of the block's sites). */
-function blocks(from: number, to: number, groups: number, sitesPtr: number, body: (m: number, at: number, g: number) => ProgramCall[]): ProgramCall[] {
-  const calls: ProgramCall[] = [];
-  for (let g = 0; g < groups; g++) {
-    for (let b = from; b < to; b += BLOCK) calls.push(...body(Math.min(BLOCK, to - b), sitesPtr + b * 4, g));
-  }
-  return calls;
+function runBlocks(
+  rt: WasmRuntime, count: number, groups: number, span: number, Kg: number, mm: GemmParams, sumFloats: number, sitesPtr: number,
+  body: (m: number, at: number, g: number, area: { sums: number; cols: number; rows: number; scratch: GemmScratch }) => ProgramCall[],
+): number[] {
+  const parts = count * span * Kg >= PARALLEL_MIN_WORK ? rt.threads : 1;
+  const sumBytes = 4 * Math.ceil(sumFloats / 16) * 16, colBytes = 4 * BLOCK * span, rowBytes = 4 * BLOCK * Kg;
+  const areas = rt.threadAreas((sumBytes + colBytes + rowBytes) / 4 + gemmScratchFloats(mm), parts);
+  for (const area of areas) rt.zero(area, sumFloats);
+  rt.runTasks(areas, (local) => {
+    const area = {
+      sums: local(0), cols: local(sumBytes), rows: local(sumBytes + colBytes),
+      scratch: gemmScratchAt(local(sumBytes + colBytes + rowBytes), mm),
+    };
+    const tasks: ProgramCall[][] = [];
+    for (let g = 0; g < groups; g++) {
+      for (let b = 0; b < count; b += BLOCK) tasks.push(body(Math.min(BLOCK, count - b), sitesPtr + b * 4, g, area));
+    }
+    return tasks;
+  });
+  return areas;
 }
 
 export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2dParams, sites: Int32Array): void {
@@ -93,13 +100,12 @@ export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p:
   rt.write(wPtr, w as Float32Array);
   rt.zero(yPtr, y.length);
   const mm = (m: number) => ({ M: m, N: Kg, K: span, transA: false, transB: true, accumulate: false });
-  // outputs at distinct sites: the threads' ranges write disjoint parts of y
-  rt.runPrograms(siteShares(rt, p, sites.length, span, Kg, mm(BLOCK)).map(({ from, to, cols, rows, scratch }) =>
-    blocks(from, to, p.groups, sitesPtr, (m, at, g) => [
-      ['actGather', [prm, xPtr, at, m, cols, g, span, 1]],
-      ...gemmCalls(mm(m), cols, wPtr + g * Kg * span * 4, rows, scratch),
-      ['actScatterOut', [prm, yPtr, at, m, rows, g, Kg, 1]],
-    ])));
+  // outputs at distinct sites: the blocks write disjoint parts of y
+  runBlocks(rt, sites.length, p.groups, span, Kg, mm(BLOCK), 0, sitesPtr, (m, at, g, { cols, rows, scratch }) => [
+    ['actGather', [prm, xPtr, at, m, cols, g, span, 1]],
+    ...gemmCalls(mm(m), cols, wPtr + g * Kg * span * 4, rows, scratch),
+    ['actScatterOut', [prm, yPtr, at, m, rows, g, Kg, 1]],
+  ]);
   rt.read(yPtr, y.length, y as Float32Array);
   rt.reset(mark);
 }
@@ -111,21 +117,18 @@ export function activeConv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx:
   const Kg = p.K / p.groups, span = (p.C / p.groups) * p.R * p.S;
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
-  const dyPtr = rt.alloc(dy.length), wPtr = rt.alloc(w.length), dxPtr = rt.alloc(dx.length);
+  const dyPtr = rt.alloc(dy.length), wPtr = rt.alloc(w.length);
   rt.write(dyPtr, dy as Float32Array);
   rt.write(wPtr, w as Float32Array);
   const mm = (m: number) => ({ M: m, N: span, K: Kg, transA: false, transB: false, accumulate: false });
-  const shares = siteShares(rt, p, sites.length, span, Kg, mm(BLOCK));
   // receptive fields of neighbouring sites overlap: each thread adds into its own copy of dx
-  const dxs = rt.partialSums(dxPtr, dx.length, shares.length);
-  rt.runPrograms(shares.map(({ from, to, cols, rows, scratch }, t) =>
-    blocks(from, to, p.groups, sitesPtr, (m, at, g) => [
-      ['actGatherOut', [prm, dyPtr, at, m, rows, g, Kg, 1]],
-      ...gemmCalls(mm(m), rows, wPtr + g * Kg * span * 4, cols, scratch),
-      ['actScatter', [prm, dxs.parts[t], at, m, cols, g, span, 1]],
-    ])));
-  dxs.sum();
-  rt.read(dxPtr, dx.length, dx as Float32Array);
+  const dxs = runBlocks(rt, sites.length, p.groups, span, Kg, mm(BLOCK), dx.length, sitesPtr, (m, at, g, { sums, cols, rows, scratch }) => [
+    ['actGatherOut', [prm, dyPtr, at, m, rows, g, Kg, 1]],
+    ...gemmCalls(mm(m), rows, wPtr + g * Kg * span * 4, cols, scratch),
+    ['actScatter', [prm, sums, at, m, cols, g, span, 1]],
+  ]);
+  rt.addInto(dxs[0], dxs.slice(1), dx.length);
+  rt.read(dxs[0], dx.length, dx as Float32Array);
   rt.reset(mark);
 }
 
@@ -136,21 +139,18 @@ export function activeConv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw
   const Kg = p.K / p.groups, span = (p.C / p.groups) * p.R * p.S;
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
-  const xPtr = rt.alloc(x.length), dyPtr = rt.alloc(dy.length), dwPtr = rt.alloc(dw.length);
+  const xPtr = rt.alloc(x.length), dyPtr = rt.alloc(dy.length);
   rt.write(xPtr, x as Float32Array);
   rt.write(dyPtr, dy as Float32Array);
   const mm = (m: number) => ({ M: Kg, N: span, K: m, transA: true, transB: false, accumulate: true });
-  const shares = siteShares(rt, p, sites.length, span, Kg, mm(BLOCK));
-  // each thread sums its sites' products into its own dw
-  const dws = rt.partialSums(dwPtr, dw.length, shares.length);
-  rt.runPrograms(shares.map(({ from, to, cols, rows, scratch }, t) =>
-    blocks(from, to, p.groups, sitesPtr, (m, at, g) => [
-      ['actGather', [prm, xPtr, at, m, cols, g, span, 1]],
-      ['actGatherOut', [prm, dyPtr, at, m, rows, g, Kg, 1]],
-      ...gemmCalls(mm(m), rows, cols, dws.parts[t] + g * Kg * span * 4, scratch),
-    ])));
-  dws.sum();
-  rt.read(dwPtr, dw.length, dw as Float32Array);
+  // each thread sums its blocks' products into its own dw
+  const dws = runBlocks(rt, sites.length, p.groups, span, Kg, mm(BLOCK), dw.length, sitesPtr, (m, at, g, { sums, cols, rows, scratch }) => [
+    ['actGather', [prm, xPtr, at, m, cols, g, span, 1]],
+    ['actGatherOut', [prm, dyPtr, at, m, rows, g, Kg, 1]],
+    ...gemmCalls(mm(m), rows, cols, sums + g * Kg * span * 4, scratch),
+  ]);
+  rt.addInto(dws[0], dws.slice(1), dw.length);
+  rt.read(dws[0], dw.length, dw as Float32Array);
   rt.reset(mark);
 }
 

@@ -207,11 +207,11 @@ export class ThreadPool {
 
   /**
    * Runs every task (a list of calls, in order) once, on whichever thread claims it first; bases[t] is thread t's
-   * base for `local` arguments (thread 0 is the caller). Returns when all are done. Where the tasks do not fit the
+   * base for `local` arguments (thread 0 is the caller; fewer bases than threads use fewer threads). Returns when all are done. Where the tasks do not fit the
    * task buffer, they are dealt out round-robin as per-thread programs instead.
    */
   runTasks(tasks: readonly (readonly ProgramCall[])[], bases: readonly number[]): void {
-    if (bases.length !== this.threads) throw new Error(`ThreadPool.runTasks: ${bases.length} bases for ${this.threads} threads`);
+    if (bases.length < 1 || bases.length > this.threads) throw new Error(`ThreadPool.runTasks: ${bases.length} bases for ${this.threads} threads`);
     const relocate = (args: readonly number[], base: number) => args.map((v) => (v < 0 ? v + LOCAL + base : v));
     const buf = this.tasks;
     let at = 2 + tasks.length;
@@ -230,13 +230,13 @@ export class ThreadPool {
       return true;
     });
     if (!fits) {
-      const programs = bases.map((base, t) => tasks.filter((_, k) => k % this.threads === t)
+      const programs = bases.map((base, t) => tasks.filter((_, k) => k % bases.length === t)
         .flatMap((calls) => calls.map(([name, args]): ProgramCall => [name, relocate(args, base)])));
       return this.runPrograms(programs.filter((prog, t) => t === 0 || prog.length > 0));
     }
     Atomics.store(buf, 0, 0);
     buf[1] = tasks.length;
-    const workers = Math.min(this.threads, tasks.length);
+    const workers = Math.min(bases.length, tasks.length);
     for (let t = 1; t < workers; t++) this.post(t, RUN_TASKS, [bases[t]]);
     let failure: unknown = null;
     try {

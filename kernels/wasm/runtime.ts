@@ -156,9 +156,9 @@ export class WasmRuntime {
     this.runTasks(0, () => pieces.map(([from, to]) => calls(from, to)));
   }
 
-  /** One area of `floats` floats per thread (see runTasks), thread 0's first. */
-  threadAreas(floats: number): number[] {
-    return Array.from({ length: this.pool() ? this.threads : 1 }, () => this.alloc(floats));
+  /** One area of `floats` floats per thread (see runTasks), thread 0's first; `parts` = 1 runs the tasks here. */
+  threadAreas(floats: number, parts = this.threads): number[] {
+    return Array.from({ length: this.pool() ? Math.min(parts, this.threads) : 1 }, () => this.alloc(floats));
   }
 
   /**
@@ -168,7 +168,7 @@ export class WasmRuntime {
    */
   runTasks(areas: number | readonly number[], build: (local: (byteOffset: number) => number) => ProgramCall[][]): void {
     const bases = typeof areas === 'number' ? this.threadAreas(areas) : areas;
-    const pool = this.pool();
+    const pool = bases.length > 1 ? this.pool() : null;
     if (!pool) {
       const kernels = this.kernels as unknown as Record<string, (...a: number[]) => void>;
       for (const calls of build((o) => bases[0] + o)) for (const [name, args] of calls) kernels[name](...args);

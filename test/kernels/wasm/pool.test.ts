@@ -86,7 +86,11 @@ test('runTasks: every task runs once, on whichever thread claims it, with local 
   f32.fill(0);
   pool.runTasks(tasks(100), bases);
   assert.ok(f32.subarray(20000, 20100).every((v) => v === 1), 'after the failures');
-  assert.throws(() => pool.runTasks([], [0]), /1 bases for 3 threads/);
+  assert.throws(() => pool.runTasks([], [0, 1, 2, 3]), /4 bases for 3 threads/);
+  f32.fill(0);
+  pool.runTasks(tasks(500), bases.slice(0, 2));
+  assert.ok(f32.subarray(20000, 20500).every((v) => v === 1), 'on two of the three threads');
+  assert.is(f32.subarray(3000, 4000).reduce((a, v) => a + v, 0), 0, 'the third thread\'s area untouched');
   pool.close();
 });
 
