@@ -91,8 +91,8 @@ const sizes = fc.record({
 test('Winograd conv passes == reference on random sizes, 1 to 3 threads, whole-tensor and chunked', () => {
   if (!wasmOrSkip('wasm winograd')) return;
   const runtimes = [undefined, new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 }), new WasmRuntime({ threads: 1 })];
-  fc.assert(fc.property(sizes, fc.nat(), fc.constantFrom(0, 1, 2, 3), chunks, ({ N, C, K, H, W }, seed, r, chunk) => {
-    check(params(N, C, K, H, W), seed, { ...always, runtime: runtimes[r], winogradChunkTiles: chunk });
+  fc.assert(fc.property(sizes, fc.nat(), fc.constantFrom(0, 1, 2, 3), chunks, fc.boolean(), ({ N, C, K, H, W }, seed, r, chunk, scatter) => {
+    check(params(N, C, K, H, W), seed, { ...always, runtime: runtimes[r], winogradChunkTiles: chunk, winogradScatterInputGrad: scatter });
   }), { numRuns: 400 });
   // larger: more than one gemm block along each dimension, and tiles in several vector groups per row
   check(params(2, 37, 300, 18, 21), 7, always);
