@@ -68,7 +68,7 @@ export function maxPool2d(x: FloatArray, y: FloatArray, argmax: Int32Array, p: P
  * clipped to the input, and the start steps forward by the dilation until it is inside, so every position
  * visited is a window tap.
  */
-function dilatedWindows(count: number, stride: number, pad: number, kernel: number, dilation: number, inSize: number): Int32Array {
+export function dilatedWindows(count: number, stride: number, pad: number, kernel: number, dilation: number, inSize: number): Int32Array {
   const out = new Int32Array(2 * count);
   for (let o = 0; o < count; o++) {
     let start = o * stride - pad;

@@ -204,6 +204,7 @@ export class FunctionBuilder {
   /** f32 comparisons push an i32 (1 true, 0 false; false whenever an operand is NaN, except ne). */
   f32Lt(): this { return this.op(0x5d); }
   f32Gt(): this { return this.op(0x5e); }
+  f32Ne(): this { return this.op(0x5c); }
   f32DemoteF64(): this { return this.op(0xb6); }
 
   // ---- f64

@@ -25,6 +25,7 @@ import { ModuleBuilder, type FunctionBuilder, type FuncRef } from './builder.ts'
 import { bump, bumpBy, forLoop, minI32, transpose4 } from './emit.ts';
 import { emitCopyPlanes, emitWinograd } from './winograd_module.ts';
 import { emitWinogradK4S2 } from './winograd_k4s2_module.ts';
+import { emitMaxPool } from './maxpool_module.ts';
 import { emitLamb } from './lamb_module.ts';
 
 export interface KernelModuleOptions {
@@ -66,6 +67,9 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   /** The adjoint: image (Cg×H×W, zeroed first) = Σ of dcol onto the positions its entries were read from. */
   col2im(dcol: number, image: number, ranges: number, Cg: number, H: number, W: number, R: number, S: number,
     OH: number, OW: number, sH: number, sW: number, pH: number, pW: number, dH: number, dW: number, ldcol: number): void;
+  /** Max pool over planes [pl0, pl1) (maxpool_module.ts). */
+  maxPool(x: number, y: number, argmax: number, rows: number, cols: number, H: number, W: number, OH: number, OW: number,
+    dilH: number, dilW: number, pl0: number, pl1: number): void;
   /** bytes zero bytes from ptr (memory.fill). */
   zeroFill(ptr: number, bytes: number): void;
   /** copyRows over planes: plane p from src + p·srcPlane floats to dst + p·dstPlane floats. */
@@ -1443,6 +1447,7 @@ export function buildKernelModule(opts: KernelModuleOptions): Uint8Array {
   m.func('zeroFill', [['ptr', 'i32'], ['bytes', 'i32']], [], (f) => { f.get('ptr').i32Const(0).get('bytes').memoryFill(); });
   emitWinograd(m);
   emitWinogradK4S2(m);
+  emitMaxPool(m);
   emitDwCorr(m);
   emitDwGrad(m);
   emitActiveFields(m, 'actGather', 'gather');

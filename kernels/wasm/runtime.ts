@@ -272,7 +272,7 @@ const SPLIT_COPY_MIN = 1 << 22;
 
 /** The exports a worker may run (all take i32 arguments only). */
 const POOL_EXPORTS = [
-  'macro', 'packA', 'packB', 'im2col', 'col2im', 'copyRows', 'copyPlanes', 'zeroFill',
+  'macro', 'packA', 'packB', 'im2col', 'col2im', 'copyRows', 'copyPlanes', 'zeroFill', 'maxPool',
   'wgGather_input', 'wgGather_outputGrad', 'wgScatter_output', 'wgScatter_inputGrad', 'wgFilter', 'wgFilterGrad',
   'phaseSplit', 'phaseMerge', 'wgPhaseFilter', 'wgPhaseFilterGrad',
   'wgGather_phaseInput', 'wgGather_phaseOutputGrad', 'wgScatter_phaseOutput', 'wgScatter_phaseInputGrad', 'lambDir', 'lambApply',

@@ -25,6 +25,7 @@ import { activeConv2dWasm, activeConv2dBackwardInputWasm, activeConv2dBackwardWe
 import { unaryWasm, binaryWasm } from '../../kernels/wasm/elementwise.ts';
 import { channelStatsWasm, channelNormalizeWasm, channelNormalizeBackwardWasm } from '../../kernels/wasm/norm.ts';
 import { lambUpdateWasm } from '../../kernels/wasm/lamb.ts';
+import { maxPool2dWasm } from '../../kernels/wasm/maxpool.ts';
 
 const fast = wasmAvailable();
 
@@ -45,5 +46,5 @@ export const cpuBackend: Backend = {
   channelNormalizeBackward: fast ? channelNormalizeBackwardWasm : channelNormalizeBackward,
   layerNormForward, layerNormBackward,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
-  ...(fast ? { lambUpdate: lambUpdateWasm } : {}),
+  ...(fast ? { lambUpdate: lambUpdateWasm, maxPool2d: maxPool2dWasm } : {}),
 };
