@@ -15,9 +15,9 @@
  * Depthwise convolutions (G = C = K) instead read zero-bordered copies of the planes directly, a filter row at a
  * time in f32x4 (see `depthwiseActive`); those with a column dilation other than 1 go to the JS kernel.
  * Float32 throughout; Float64Array arguments go to the JS kernels.
- * Threads: each block (gather, gemm, scatter) is a task that the threads claim as they come free, each thread with
- * its own scratch; outputs at distinct sites are disjoint, while dx (overlapping receptive fields) and dw are
- * summed per thread and the copies added at the end.
+ * Threads: each block (gather, gemm, scatter) is a task, each thread with its own scratch. Outputs at distinct
+ * sites are disjoint, so the forward's blocks go to whichever thread is free; dx (overlapping receptive fields) and
+ * dw are summed per thread over a fixed run of blocks and the copies added at the end, the same sums every run.
  * Left out: bias (the op adds it at the sites).
  */
 import type { FloatArray } from '../../src/tensor/dtype.ts';
@@ -61,7 +61,8 @@ function setup(rt: WasmRuntime, p: Conv2dParams, sites: Int32Array): { prm: numb
 
 /**
  * Runs the sites BLOCK at a time, each block (per group) a task that the threads claim as they come free
- * (runtime.runTasks); one thread when the work is too small to be worth waking the workers. Each thread's area
+ * (runtime.runTasks), or with partial sums a fixed run of blocks per thread, so that the sums do not depend on
+ * timing; one thread when the work is too small to be worth waking the workers. Each thread's area
  * holds `sumFloats` floats of its own partial sums first (zeroed here), then its scratch: cols (BLOCK × span),
  * rows (BLOCK × Kg) and the gemm's packing buffers. body names them by the `local` addresses it is given. Returns
  * the byte addresses of the threads' partial sums.
@@ -84,7 +85,7 @@ function runBlocks(
       for (let b = 0; b < count; b += BLOCK) tasks.push(body(Math.min(BLOCK, count - b), sitesPtr + b * 4, g, area));
     }
     return tasks;
-  });
+  }, sumFloats > 0);
   return areas;
 }
 

@@ -207,12 +207,22 @@ export class ThreadPool {
 
   /**
    * Runs every task (a list of calls, in order) once, on whichever thread claims it first; bases[t] is thread t's
-   * base for `local` arguments (thread 0 is the caller; fewer bases than threads use fewer threads). Returns when all are done. Where the tasks do not fit the
-   * task buffer, they are dealt out round-robin as per-thread programs instead.
+   * base for `local` arguments (thread 0 is the caller; fewer bases than threads use fewer threads). Returns when
+   * all are done. Where the tasks do not fit the task buffer, they are dealt out round-robin as per-thread
+   * programs instead. `fixed`: thread t runs the t-th contiguous run of tasks instead, for passes whose threads
+   * sum into areas of their own (which thread ran which task would otherwise change the rounding).
    */
-  runTasks(tasks: readonly (readonly ProgramCall[])[], bases: readonly number[]): void {
+  runTasks(tasks: readonly (readonly ProgramCall[])[], bases: readonly number[], fixed = false): void {
     if (bases.length < 1 || bases.length > this.threads) throw new Error(`ThreadPool.runTasks: ${bases.length} bases for ${this.threads} threads`);
     const relocate = (args: readonly number[], base: number) => args.map((v) => (v < 0 ? v + LOCAL + base : v));
+    if (fixed) {
+      // thread t runs a fixed, contiguous run of the tasks, in order: what it sums into its own area does not
+      // depend on timing, so results are the same from run to run
+      const per = Math.ceil(tasks.length / bases.length);
+      const programs = bases.map((base, t) => tasks.slice(t * per, (t + 1) * per)
+        .flatMap((calls) => calls.map(([name, args]): ProgramCall => [name, relocate(args, base)])));
+      return this.runPrograms(programs.filter((prog, t) => t === 0 || prog.length > 0));
+    }
     const buf = this.tasks;
     let at = 2 + tasks.length;
     const fits = at <= TASKS && tasks.every((calls, k) => {

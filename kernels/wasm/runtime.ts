@@ -164,9 +164,10 @@ export class WasmRuntime {
   /**
    * Runs tasks (lists of calls, each in order) over the threads, handed out dynamically (ThreadPool.runTasks):
    * whichever thread runs a task, the task's local(byteOffset) arguments name that thread's own area (from
-   * threadAreas, or of `areas` floats). With one thread the tasks run here in order.
+   * threadAreas, or of `areas` floats). With one thread the tasks run here in order. `fixed` gives each thread a
+   * fixed run of the tasks (ThreadPool.runTasks): for per-thread partial sums, which must not depend on timing.
    */
-  runTasks(areas: number | readonly number[], build: (local: (byteOffset: number) => number) => ProgramCall[][]): void {
+  runTasks(areas: number | readonly number[], build: (local: (byteOffset: number) => number) => ProgramCall[][], fixed = false): void {
     const bases = typeof areas === 'number' ? this.threadAreas(areas) : areas;
     const pool = bases.length > 1 ? this.pool() : null;
     if (!pool) {
@@ -174,7 +175,7 @@ export class WasmRuntime {
       for (const calls of build((o) => bases[0] + o)) for (const [name, args] of calls) kernels[name](...args);
       return;
     }
-    pool.runTasks(build(local), bases);
+    pool.runTasks(build(local), bases, fixed);
   }
 
   /** out += the n floats at each of `parts` (f32x4 adds, here). */

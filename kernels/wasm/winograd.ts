@@ -367,7 +367,8 @@ export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme,
   let dU: number;
   const plan = chunkPlan(rt, p, t, opts);
   if (plan) {
-    // one task per chunk; each thread sums its chunks' dM·Vᵀ into the dU of its own area, added up at the end
+    // one task per chunk; each thread sums a fixed run of chunks' dM·Vᵀ into the dU of its own area, added up at
+    // the end (fixed: the same sums in the same order whatever the timing)
     const ld = chunkLd(plan);
     const mm = { M: K, N: chans, K: ld, transA: false, transB: true, accumulate: true };
     const uF = 16 * K * chans, vF = 16 * chans * ld, mF = 16 * K * ld;
@@ -381,7 +382,7 @@ export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme,
         ...chunkGemms({ ...mm, K: c.T }, (xi) => dM + xi * K * ld * 4, (xi) => V + xi * chans * ld * 4, (xi) => part + xi * K * chans * 4,
           scratch, { a: ld, b: ld }),
       ]);
-    });
+    }, true);
     rt.addInto(areas[0], areas.slice(1), uF);
     dU = areas[0];
   } else {

@@ -86,6 +86,13 @@ test('runTasks: every task runs once, on whichever thread claims it, with local 
   f32.fill(0);
   pool.runTasks(tasks(100), bases);
   assert.ok(f32.subarray(20000, 20100).every((v) => v === 1), 'after the failures');
+  // fixed: thread t runs the t-th contiguous run of tasks (partial sums then do not depend on timing)
+  f32.fill(0);
+  pool.runTasks(Array.from({ length: 10 }, (_, k) => [['addOne', [local(4 * k), 1]]] as const), bases, true);
+  for (let t = 0; t < 3; t++) {
+    const mine = Array.from(f32.subarray(1000 * (t + 1), 1000 * (t + 1) + 10));
+    assert.equal(mine, Array.from({ length: 10 }, (_, k) => (Math.floor(k / 4) === t ? 1 : 0)), `thread ${t}'s run`);
+  }
   assert.throws(() => pool.runTasks([], [0, 1, 2, 3]), /4 bases for 3 threads/);
   f32.fill(0);
   pool.runTasks(tasks(500), bases.slice(0, 2));
