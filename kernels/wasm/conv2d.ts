@@ -29,7 +29,7 @@ import type { FloatArray } from '../../src/tensor/dtype.ts';
 import {
   conv2d, conv2dBackwardInput, conv2dBackwardWeight, type Conv2dParams,
 } from '../cpu/conv2d.ts';
-import { gemmCalls, gemmPtr, gemmScratch } from './gemm.ts';
+import { gemmCalls, gemmPtr, gemmScratch, gemmScratchAt, gemmScratchFloats } from './gemm.ts';
 import {
   batchesImages, conv2dBackwardInputBatched, conv2dBackwardWeightBatched, conv2dBatched, type BatchOptions,
 } from './conv2d_batched.ts';
@@ -266,7 +266,7 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
   const direct = colIsInput(p);
   const dwPtr = rt.alloc(K * CRS);
   const ranges = rangeTable(rt, p);
-  rt.f32.fill(0, dwPtr >>> 2, (dwPtr >>> 2) + K * CRS);
+  rt.zero(dwPtr, K * CRS);
   if (batchesImages(p, opts)) {
     conv2dBackwardWeightBatched(rt, x as Float32Array, dy as Float32Array, dwPtr, p, ranges, opts);
     rt.read(dwPtr, K * CRS, dw as Float32Array, 0);
@@ -279,27 +279,25 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
   // copies of dw, zeroed before and added after, cost little beside it; otherwise the gemm blocks split.
   const threads = P >= BWD_WEIGHT_MIN_POSITIONS ? imageThreads(rt, p, opts) : 1;
   if (threads > 1) {
-    // each thread sums its images into its own dw; the partial sums are added at the end
+    // each thread sums a fixed run of images into the dw of its own area; the partial sums are added at the end
     const xAll = rt.alloc(N * C * HW), dyAll = rt.alloc(N * K * P);
     rt.write(xAll, x as Float32Array, 0, N * C * HW);
     rt.write(dyAll, dy as Float32Array, 0, N * K * P);
-    const shares = splitRange(N, threads);
-    const dws = rt.partialSums(dwPtr, K * CRS, shares.length);
-    rt.runPrograms(shares.map(([n0, n1], t) => {
-      const col = direct ? 0 : rt.alloc(CRS * P), scratch = gemmScratch(rt, mm);
-      const part = dws.parts[t];
-      const calls: ProgramCall[] = [];
-      for (let n = n0; n < n1; n++) {
-        for (let g = 0; g < groups; g++) {
-          const xg = xAll + (n * C + g * Cg) * HW * 4;
-          if (!direct) calls.push(['im2col', [xg, col, ...args]]);
-          calls.push(...gemmCalls(mm, dyAll + (n * K + g * Kg) * P * 4, direct ? xg : col, part + g * Kg * CRS * 4, scratch));
-        }
-      }
-      return calls;
-    }));
-    dws.sum();
-    rt.read(dwPtr, K * CRS, dw as Float32Array, 0);
+    const dwBytes = 4 * Math.ceil((K * CRS) / 16) * 16, colBytes = direct ? 0 : 4 * CRS * P;
+    const areas = rt.threadAreas((dwBytes + colBytes) / 4 + gemmScratchFloats(mm), threads);
+    for (const area of areas) rt.zero(area, K * CRS);
+    rt.runTasks(areas, (local) => {
+      const part = local(0), col = local(dwBytes), scratch = gemmScratchAt(local(dwBytes + colBytes), mm);
+      return Array.from({ length: N }, (_, n) => Array.from({ length: groups }, (_, g): ProgramCall[] => {
+        const xg = xAll + (n * C + g * Cg) * HW * 4;
+        return [
+          ...(direct ? [] : [['im2col', [xg, col, ...args]] as ProgramCall]),
+          ...gemmCalls(mm, dyAll + (n * K + g * Kg) * P * 4, direct ? xg : col, part + g * Kg * CRS * 4, scratch),
+        ];
+      }).flat());
+    }, true);
+    rt.addInto(areas[0], areas.slice(1), K * CRS);
+    rt.read(areas[0], K * CRS, dw as Float32Array, 0);
     rt.reset(mark);
     return;
   }

@@ -204,18 +204,6 @@ export class WasmRuntime {
     this.runSplit(planes, (a, b) => [['copyPlanes', [src + 4 * a * srcPlane, srcPlane, srcW, dst + 4 * a * dstPlane, dstPlane, dstW, rows, cols, b - a]]]);
   }
 
-  /**
-   * `count` per-thread copies of an n-float output that threads add into: the first is `out` itself, the others
-   * scratch; all zeroed. `sum()` afterwards adds them into `out` (the f32x4 add kernel, in place: each element is
-   * read before it is written).
-   */
-  partialSums(out: number, n: number, count: number): { parts: number[]; sum: () => void } {
-    const parts = [out, ...Array.from({ length: count - 1 }, () => this.alloc(n))];
-    for (const ptr of parts) this.zero(ptr, n);
-    const sum = () => this.addInto(out, parts.slice(1), n);
-    return { parts, sum };
-  }
-
   private refreshViews(): void {
     this.f32 = new Float32Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
@@ -267,9 +255,9 @@ export class WasmRuntime {
  * 0.21, 4M 0.71 → 0.62, 16M 3.5 → 2.2.
  */
 const SPLIT_ZERO_MIN = 1 << 20;
+const SPLIT_COPY_MIN = 1 << 22;
 /** Pieces per thread for runPieces. */
 const PIECES_PER_THREAD = 4;
-const SPLIT_COPY_MIN = 1 << 22;
 
 /** The exports a worker may run (all take i32 arguments only). */
 const POOL_EXPORTS = [
