@@ -36,6 +36,11 @@ const LOCAL = 2 ** 31;
 export function local(offset: number): number {
   return offset - LOCAL;
 }
+
+/** A task's arguments for the thread whose area starts at `base` (the workers do the same in WORKER_SOURCE). */
+function relocate(args: readonly number[], base: number): number[] {
+  return args.map((v) => (v < 0 ? v + LOCAL + base : v));
+}
 const IDLE = 0, POSTED = 1, DONE = 2, FAILED = 3, EXIT = 4;
 
 /** The worker's whole program: instantiate the module on the shared memory, then serve the slot forever. */
@@ -214,14 +219,11 @@ export class ThreadPool {
    */
   runTasks(tasks: readonly (readonly ProgramCall[])[], bases: readonly number[], fixed = false): void {
     if (bases.length < 1 || bases.length > this.threads) throw new Error(`ThreadPool.runTasks: ${bases.length} bases for ${this.threads} threads`);
-    const relocate = (args: readonly number[], base: number) => args.map((v) => (v < 0 ? v + LOCAL + base : v));
     if (fixed) {
       // thread t runs a fixed, contiguous run of the tasks, in order: what it sums into its own area does not
       // depend on timing, so results are the same from run to run
       const per = Math.ceil(tasks.length / bases.length);
-      const programs = bases.map((base, t) => tasks.slice(t * per, (t + 1) * per)
-        .flatMap((calls) => calls.map(([name, args]): ProgramCall => [name, relocate(args, base)])));
-      return this.runPrograms(programs.filter((prog, t) => t === 0 || prog.length > 0));
+      return this.runDealt(tasks, bases, (k) => Math.floor(k / per));
     }
     const buf = this.tasks;
     let at = 2 + tasks.length;
@@ -239,11 +241,7 @@ export class ThreadPool {
       }
       return true;
     });
-    if (!fits) {
-      const programs = bases.map((base, t) => tasks.filter((_, k) => k % bases.length === t)
-        .flatMap((calls) => calls.map(([name, args]): ProgramCall => [name, relocate(args, base)])));
-      return this.runPrograms(programs.filter((prog, t) => t === 0 || prog.length > 0));
-    }
+    if (!fits) return this.runDealt(tasks, bases, (k) => k % bases.length);
     Atomics.store(buf, 0, 0);
     buf[1] = tasks.length;
     const workers = Math.min(bases.length, tasks.length);
@@ -260,6 +258,13 @@ export class ThreadPool {
     }
     if (this.join(workers) && failure === null) failure = new Error('ThreadPool.runTasks: a task failed on a worker thread');
     if (failure !== null) throw failure;
+  }
+
+  /** Tasks dealt out as per-thread programs: task k to thread owner(k), its local arguments on that thread's base. */
+  private runDealt(tasks: readonly (readonly ProgramCall[])[], bases: readonly number[], owner: (k: number) => number): void {
+    const programs = bases.map((base, t) => tasks.filter((_, k) => owner(k) === t)
+      .flatMap((calls) => calls.map(([name, args]): ProgramCall => [name, relocate(args, base)])));
+    this.runPrograms(programs.filter((prog, t) => t === 0 || prog.length > 0));
   }
 
   /** Stop the workers. */
