@@ -17,7 +17,9 @@
  * go to the JS kernels, which sum in doubles.
  * 3×3, stride 1, padding 1, one group, at least 16 channels and 4 rows and columns: Winograd F(2×2, 3×3)
  * (winograd.ts).
- * Few output positions per image (P < 256): conv2d_batched.ts runs chunks of images side by side in one gemm.
+ * At most 9 output positions per image, at least 8 images and a filter of more than one tap:
+ * conv2d_positions.ts, a gemm per output position over the taps inside the image. Few output positions per image (P < 256): conv2d_batched.ts runs chunks of
+ * images side by side in one gemm.
  * Threads: with enough images (see imageThreads), each thread takes whole images — im2col, the packing and the
  * gemm blocks of each, as one program per thread (ThreadPool.runPrograms), with its own column and packing
  * buffers; the weight gradient sums per thread and adds the partial sums at the end. Otherwise images run one
@@ -36,11 +38,14 @@ import {
 import {
   conv2dBackwardInputWinograd, conv2dBackwardWeightWinograd, conv2dWinograd, winogradScheme, type WinogradOptions,
 } from './winograd.ts';
+import {
+  conv2dBackwardInputPositions, conv2dBackwardWeightPositions, conv2dPositions, positionsApply, type PositionsOptions,
+} from './conv2d_positions.ts';
 import type { ProgramCall } from './pool.ts';
 import { getRuntime, splitRange, type WasmRuntime } from './runtime.ts';
 
 /** How a call picks its threading; tests lower the threshold and pass their own runtime to reach every path. */
-export interface ConvOptions extends BatchOptions, WinogradOptions {
+export interface ConvOptions extends BatchOptions, WinogradOptions, PositionsOptions {
   /** The runtime (default: the shared one; null forces the JS kernels). */
   runtime?: WasmRuntime | null;
   /** Multiply-adds (N·K·OH·OW·Cg·R·S) from which images are split over the threads. */
@@ -132,6 +137,7 @@ export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2
   }
   const wg = winogradScheme(p, opts);
   if (wg) return conv2dWinograd(rt, wg, x as Float32Array, w as Float32Array, y as Float32Array, p, opts);
+  if (positionsApply(p, opts)) return conv2dPositions(rt, x as Float32Array, w as Float32Array, y as Float32Array, p);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;
@@ -193,6 +199,7 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
   }
   const wg = winogradScheme(p, opts, 'input');
   if (wg) return conv2dBackwardInputWinograd(rt, wg, dy as Float32Array, w as Float32Array, dx as Float32Array, p, opts);
+  if (positionsApply(p, opts)) return conv2dBackwardInputPositions(rt, dy as Float32Array, w as Float32Array, dx as Float32Array, p);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;
@@ -259,6 +266,7 @@ export function conv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: Floa
   }
   const wg = winogradScheme(p, opts, 'weight');
   if (wg) return conv2dBackwardWeightWinograd(rt, wg, x as Float32Array, dy as Float32Array, dw as Float32Array, p, opts);
+  if (positionsApply(p, opts)) return conv2dBackwardWeightPositions(rt, x as Float32Array, dy as Float32Array, dw as Float32Array, p);
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
   const Cg = C / groups, Kg = K / groups;
   const P = OH * OW, CRS = Cg * R * S, HW = H * W;

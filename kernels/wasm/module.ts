@@ -6,7 +6,8 @@
  *   gemm:   packA / packB copy a block of op(A) / op(B) into the strip layout the micro-kernel streams
  *           (packed[s·W·kc + k·W + t], zero past the edge); `macro` runs the MR×NR micro-kernel over a packed
  *           mc×kc block of A and kc×nc panel of B, adding into (or storing to) C.
- *   conv:   im2col / col2im between an image group and its column matrix (conv2d.ts has the math).
+ *   conv:   im2col / col2im between an image group and its column matrix (conv2d.ts has the math); packTaps /
+ *           interleaveTaps between a filter bank and one matrix per tap (taps_module.ts, conv2d_positions.ts).
  *   depthwise: `copyRows` (placing a plane inside a zero border), `dwCorr` (a stride-1 correlation of a
  *           zero-bordered plane with an R×S filter) and `dwGrad` (the filter gradient's correlation), f32x4 along
  *           the output row.
@@ -27,6 +28,7 @@ import { emitCopyPlanes, emitWinograd } from './winograd_module.ts';
 import { emitWinogradK4S2 } from './winograd_k4s2_module.ts';
 import { emitMaxPool } from './maxpool_module.ts';
 import { emitLamb } from './lamb_module.ts';
+import { emitTaps } from './taps_module.ts';
 
 export interface KernelModuleOptions {
   /** Emit f32x4.relaxed_madd for the micro-kernel's multiply-adds (only where the runtime validated it). */
@@ -70,6 +72,10 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   /** Max pool over planes [pl0, pl1) (maxpool_module.ts). */
   maxPool(x: number, y: number, argmax: number, rows: number, cols: number, H: number, W: number, OH: number, OW: number,
     dilH: number, dilW: number, pl0: number, pl1: number): void;
+  /** One packA-layout matrix per filter tap: A_j[t, k] = src[t·sT + k·sK + j], blocks tapBytes apart (taps_module.ts). */
+  packTaps(src: number, sT: number, sK: number, taps: number, total: number, kc: number, dst: number, tapBytes: number): void;
+  /** dst[e·taps + j] = src[j·tapFloats + e] for e ∈ [e0, e1), j < taps (taps_module.ts). */
+  interleaveTaps(src: number, dst: number, taps: number, e0: number, e1: number, tapFloats: number): void;
   /** bytes zero bytes from ptr (memory.fill). */
   zeroFill(ptr: number, bytes: number): void;
   /** copyRows over planes: plane p from src + p·srcPlane floats to dst + p·dstPlane floats. */
@@ -1461,5 +1467,6 @@ export function buildKernelModule(opts: KernelModuleOptions): Uint8Array {
   for (const op of UNARY_OPS) emitUnary(m, op);
   emitBatchNorm(m);
   emitLamb(m);
+  emitTaps(m);
   return m.build();
 }

@@ -64,7 +64,7 @@ function check(p: Conv2dParams, seed: number, opts: ConvOptions = {}): void {
  * One image per gemm: batching turned off, since the random shapes here all have few positions per image; and
  * im2col for the 3×3 shapes that Winograd would take (winograd.test.ts covers those).
  */
-const perImage: ConvOptions = { batchMaxPositions: 0, winogradMinChannels: Infinity };
+const perImage: ConvOptions = { batchMaxPositions: 0, winogradMinChannels: Infinity, positionsMaxOutputs: 0 };
 
 test('wasm conv2d passes == reference on random shapes', () => {
   if (!wasmOrSkip('wasm conv2d random shapes')) return;
@@ -86,9 +86,9 @@ test('wasm conv2d passes == reference with images batched into one gemm', () => 
   const runtimes = [undefined, new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 })];
   const arb = fc.tuple(shapes, fc.integer({ min: 2, max: 7 })).map(([p, N]) => ({ ...p, N }));
   fc.assert(fc.property(arb, fc.nat(), fc.constantFrom(0, 1, 2), fc.integer({ min: 1, max: 600 }), (p, seed, r, chunkColumns) => {
-    check(p, seed, { runtime: runtimes[r], chunkColumns });
+    check(p, seed, { runtime: runtimes[r], chunkColumns, positionsMaxOutputs: 0 });
   }), { numRuns: 120 });
-  for (const [i, p] of namedShapes.entries()) check({ ...p, N: 5 }, 3000 + i, { runtime: runtimes[1], chunkColumns: 2 * p.OH * p.OW });
+  for (const [i, p] of namedShapes.entries()) check({ ...p, N: 5 }, 3000 + i, { runtime: runtimes[1], chunkColumns: 2 * p.OH * p.OW, positionsMaxOutputs: 0 });
   for (const rt of runtimes) rt?.pool()?.close();
 });
 
@@ -105,6 +105,31 @@ test('wasm conv2d passes == reference with images split over threads', () => {
   }), { numRuns: 80 });
   for (const [i, p] of namedShapes.entries()) check({ ...p, N: 4 }, 2000 + i, { runtime: runtimes[0], minImageParallelWork: 0, ...perImage });
   for (const rt of runtimes) rt.pool()?.close();
+});
+
+/**
+ * One gemm per output position over the taps inside the image (conv2d_positions.ts), for every output size and
+ * image count here (the thresholds lifted), on the default runtime and on runtimes of 2 and 3 threads. Shapes
+ * with groups fall through to the other paths. The named ones: more than one 256-deep slice of channels and an
+ * odd number of rows (the packing's single-row strip, a partial MC block), at the sizes it serves by default.
+ */
+test('wasm conv2d passes == reference with one gemm per output position', () => {
+  if (!wasmOrSkip('wasm conv2d per output position')) return;
+  const runtimes = [undefined, new WasmRuntime({ threads: 2 }), new WasmRuntime({ threads: 3 })];
+  const all: ConvOptions = { positionsMaxOutputs: Infinity, positionsMinImages: 1, winogradMinChannels: Infinity };
+  const arb = fc.tuple(shapes, fc.integer({ min: 1, max: 20 })).map(([p, N]) => ({ ...p, N }));
+  fc.assert(fc.property(arb, fc.nat(), fc.constantFrom(0, 1, 2), (p, seed, r) => {
+    check(p, seed, { runtime: runtimes[r], ...all });
+  }), { numRuns: 150 });
+  for (const [i, p] of namedShapes.entries()) check({ ...p, N: 9 }, 4000 + i, { runtime: runtimes[1], ...all });
+  const square = (H: number, C: number, K: number, stride: number, R: number, pad: number): Conv2dParams => {
+    const OH = Math.floor((H + 2 * pad - R) / stride) + 1;
+    return { N: 9, C, H, W: H, K, R, S: R, OH, OW: OH, padH: pad, padW: pad, groups: 1, ...unit, strideH: stride, strideW: stride };
+  };
+  for (const [i, p] of [square(2, 300, 133, 1, 3, 1), square(4, 37, 261, 2, 3, 1), square(1, 515, 7, 1, 3, 1), square(4, 9, 11, 2, 1, 0)].entries()) {
+    check(p, 5000 + i, { runtime: runtimes[i % 3] });
+  }
+  for (const rt of runtimes) rt?.pool()?.close();
 });
 
 test('Float64Array arguments go to the JS kernels and still match the reference', () => {
