@@ -96,9 +96,8 @@ export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p:
   const Kg = p.K / p.groups, span = (p.C / p.groups) * p.R * p.S;
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
-  const xPtr = rt.alloc(x.length), wPtr = rt.alloc(w.length), yPtr = rt.alloc(y.length);
+  const xPtr = rt.alloc(x.length), wPtr = rt.place(w as Float32Array), yPtr = rt.alloc(y.length);
   rt.write(xPtr, x as Float32Array);
-  rt.write(wPtr, w as Float32Array);
   rt.zero(yPtr, y.length);
   const mm = (m: number) => ({ M: m, N: Kg, K: span, transA: false, transB: true, accumulate: false });
   // outputs at distinct sites: the blocks write disjoint parts of y
@@ -118,9 +117,8 @@ export function activeConv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx:
   const Kg = p.K / p.groups, span = (p.C / p.groups) * p.R * p.S;
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
-  const dyPtr = rt.alloc(dy.length), wPtr = rt.alloc(w.length);
+  const dyPtr = rt.alloc(dy.length), wPtr = rt.place(w as Float32Array);
   rt.write(dyPtr, dy as Float32Array);
-  rt.write(wPtr, w as Float32Array);
   const mm = (m: number) => ({ M: m, N: span, K: Kg, transA: false, transB: false, accumulate: false });
   // receptive fields of neighbouring sites overlap: each thread adds into its own copy of dx
   const dxs = runBlocks(rt, sites.length, p.groups, span, Kg, mm(BLOCK), dx.length, sitesPtr, (m, at, g, { sums, cols, rows, scratch }) => [

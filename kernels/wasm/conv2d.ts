@@ -144,9 +144,8 @@ export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2
   if (N * K * P === 0) return;
   const mark = rt.mark();
   const direct = colIsInput(p);
-  const wPtr = rt.alloc(K * CRS);
+  const wPtr = rt.place(w as Float32Array, 0, K * CRS);
   const ranges = rangeTable(rt, p);
-  rt.write(wPtr, w as Float32Array, 0, K * CRS);
   if (batchesImages(p, opts)) {
     conv2dBatched(rt, x as Float32Array, wPtr, y as Float32Array, p, ranges, opts);
     rt.reset(mark);
@@ -206,9 +205,8 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
   if (N * C * HW === 0) return;
   const mark = rt.mark();
   const direct = colIsInput(p);
-  const wPtr = rt.alloc(K * CRS);
+  const wPtr = rt.place(w as Float32Array, 0, K * CRS);
   const ranges = rangeTable(rt, p);
-  rt.write(wPtr, w as Float32Array, 0, K * CRS);
   if (batchesImages(p, opts)) {
     conv2dBackwardInputBatched(rt, dy as Float32Array, wPtr, dx as Float32Array, p, ranges, opts);
     rt.reset(mark);

@@ -156,13 +156,6 @@ function sumsOfProducts(
   });
 }
 
-/** Writes x (N × C × H × W) into memory. */
-function put(rt: WasmRuntime, a: Float32Array): number {
-  const ptr = rt.alloc(a.length);
-  rt.write(ptr, a);
-  return ptr;
-}
-
 /**
  * dst[n, m, q] = mem[src + ((q·M + m)·N + n)·4]: blocks of M rows by N image columns back to the image-major
  * layout (small: these maps have at most a few positions).
@@ -182,7 +175,7 @@ export function conv2dPositions(rt: WasmRuntime, x: Float32Array, w: Float32Arra
   const { N, C, K, H, W } = p;
   const P = p.OH * p.OW, HW = H * W;
   const mark = rt.mark();
-  const xPtr = put(rt, x), wPtr = put(rt, w);
+  const xPtr = rt.place(x), wPtr = rt.place(w);
   const A = packFilters(rt, wPtr, p, false);
   const B = packBlocks(rt, 'packB', xPtr, HW, 1, N, C * HW, C, HW);
   const out = rt.alloc(P * K * N);
@@ -198,7 +191,7 @@ export function conv2dBackwardInputPositions(rt: WasmRuntime, dy: Float32Array, 
   const { N, C, K, H, W } = p;
   const P = p.OH * p.OW, HW = H * W;
   const mark = rt.mark();
-  const dyPtr = put(rt, dy), wPtr = put(rt, w);
+  const dyPtr = rt.place(dy), wPtr = rt.place(w);
   const A = packFilters(rt, wPtr, p, true);
   const B = packBlocks(rt, 'packB', dyPtr, P, 1, N, K * P, K, P);
   const out = rt.alloc(HW * C * N);
@@ -214,7 +207,7 @@ export function conv2dBackwardWeightPositions(rt: WasmRuntime, x: Float32Array, 
   const { N, C, K, H, W } = p;
   const P = p.OH * p.OW, HW = H * W, RS = p.R * p.S;
   const mark = rt.mark();
-  const xPtr = put(rt, x), dyPtr = put(rt, dy);
+  const xPtr = rt.place(x), dyPtr = rt.place(dy);
   // dY_o as rows k, depth n; X_i as depth n, columns c
   const A = packBlocks(rt, 'packA', dyPtr, P, 1, K, P, N, K * P);
   const B = packBlocks(rt, 'packB', xPtr, HW, 1, C, HW, N, C * HW);

@@ -11,7 +11,7 @@
  * `gemmPtr` works on operands already in wasm memory (byte addresses), for conv's im2col buffers: it allocates
  * only its packing buffers. `gemmCalls` lists the same kernel calls for one thread with its own scratch, so that
  * a caller with many independent gemms (conv2d.ts, one per image) can give each thread a whole gemm as a program.
- * `gemmWasm` is the typed-array entry: it copies A, B (and C when accumulating) in and C out. Float64
+ * `gemmWasm` is the typed-array entry: it copies A, B (unless resident) and C when accumulating in, and C out. Float64
  * operands (gradient checks) go to the plain-JS gemm, which accumulates in doubles: the fast path is float32.
  * Threads: with the runtime's worker pool, a C narrower than ROW_SPLIT_MAX_N columns splits its rows over the
  * threads (each packing and multiplying its own rows); otherwise each `macro` call is split over its nc columns at multiples of NR:
@@ -169,9 +169,7 @@ export function gemmWasm(
   const { M, N, K } = p;
   if (M === 0 || N === 0) return;
   const mark = rt.mark();
-  const aPtr = rt.alloc(M * K), bPtr = rt.alloc(K * N), cPtr = rt.alloc(M * N);
-  rt.write(aPtr, a, aOff, M * K);
-  rt.write(bPtr, b, bOff, K * N);
+  const aPtr = rt.place(a, aOff, M * K), bPtr = rt.place(b, bOff, K * N), cPtr = rt.alloc(M * N);
   if (p.accumulate) rt.write(cPtr, c, cOff, M * N);
   gemmPtr(p, aPtr, bPtr, cPtr, rt);
   rt.read(cPtr, M * N, c, cOff);

@@ -7,6 +7,11 @@
  *   lambDir(w, g, m, v, u, n, prm, flags, norms)   n a multiple of 2; prm: f64 [clip, β1, β2, β3, 1 − β2, bc1,
  *       bc2Sqrt, eps, wd]; flags: bit 0 divide g by clip, bit 1 add wd·w; norms: f64 [‖w‖², ‖u‖²] (written)
  *   lambApply(w, u, n, prm)                         prm: f64 [lr, ratio];  w ← w − lr·fround(u·ratio)
+ *
+ * SGD's momentum update (kernels/cpu/optim_updates.ts, its plain float32 case) likewise, bit for bit:
+ *
+ *   sgdMomentum(w, g, buf, n, prm)   prm: f64 [lr, μ, 1 − dampening]; buf ← fround(μ·buf + (1 − dampening)·g),
+ *       w ← w − lr·buf; any n (a last odd element alone)
  */
 import type { FunctionBuilder, ModuleBuilder } from './builder.ts';
 import { forLoop } from './emit.ts';
@@ -88,6 +93,44 @@ export function emitLamb(m: ModuleBuilder): void {
       load2(f, 'u').get(ratio).f64x2Mul();
       fround2(f).f64x2Mul().f64x2Sub().set(wi);
       store2(f, 'w', wi);
+    });
+  });
+}
+
+export function emitSgd(m: ModuleBuilder): void {
+  m.func('sgdMomentum', [['w', 'i32'], ['g', 'i32'], ['buf', 'i32'], ['n', 'i32'], ['prm', 'i32']], [], (f) => {
+    f.local('i32', 'i');
+    f.local('i32', 'i4');
+    f.local('i32', 'pairs');
+    const [lr, mu, keep, bi, wi] = [0, 1, 2, 3, 4].map(() => f.local('v128'));
+    f.get('prm').f64Load(0).f64x2Splat().set(lr);
+    f.get('prm').f64Load(8).f64x2Splat().set(mu);
+    f.get('prm').f64Load(16).f64x2Splat().set(keep);
+    f.get('n').i32Const(-2).i32And().set('pairs');
+    const step = (load: (arr: string) => void, store: (arr: string, v: number) => void) => {
+      // buf ← fround(μ·buf + keep·g); w ← w − lr·buf
+      f.get(mu);
+      load('buf');
+      f.f64x2Mul().get(keep);
+      load('g');
+      f.f64x2Mul().f64x2Add();
+      fround2(f).set(bi);
+      store('buf', bi);
+      load('w');
+      f.get(lr).get(bi).f64x2Mul().f64x2Sub().set(wi);
+      store('w', wi);
+    };
+    forLoop(f, 'i', 'pairs', 2, () => f.i32Const(0), () => {
+      f.get('i').i32Const(2).i32Shl().set('i4');
+      step((arr) => load2(f, arr), (arr, v) => store2(f, arr, v));
+    });
+    // the odd last element: the same arithmetic on lane 0
+    f.get('pairs').get('n').i32LtS().if(() => {
+      f.get('pairs').i32Const(2).i32Shl().set('i4');
+      step(
+        (arr) => { f.get(arr).get('i4').i32Add().f32Load().f64PromoteF32().f64x2Splat(); },
+        (arr, v) => { f.get(arr).get('i4').i32Add().get(v).f64x2ExtractLane(0).f32DemoteF64().f32Store(); },
+      );
     });
   });
 }

@@ -27,7 +27,7 @@ import { bump, bumpBy, forLoop, minI32, transpose4 } from './emit.ts';
 import { emitCopyPlanes, emitWinograd } from './winograd_module.ts';
 import { emitWinogradK4S2 } from './winograd_k4s2_module.ts';
 import { emitMaxPool } from './maxpool_module.ts';
-import { emitLamb } from './lamb_module.ts';
+import { emitLamb, emitSgd } from './lamb_module.ts';
 import { emitTaps } from './taps_module.ts';
 
 export interface KernelModuleOptions {
@@ -84,6 +84,8 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   /** LAMB's update passes (lamb_module.ts): prm and norms are f64 blocks. */
   lambDir(w: number, g: number, m: number, v: number, u: number, n: number, prm: number, flags: number, norms: number): void;
   lambApply(w: number, u: number, n: number, prm: number): void;
+  /** SGD's momentum update (lamb_module.ts): prm an f64 block [lr, μ, 1 − dampening]. */
+  sgdMomentum(w: number, g: number, buf: number, n: number, prm: number): void;
   /** Winograd F(2×2, 3×3) filter and tile transforms (winograd_module.ts). */
   wgFilter(w: number, kc0: number, kc1: number, KC: number, U: number): void;
   wgFilterGrad(dU: number, kc0: number, kc1: number, KC: number, dw: number): void;
@@ -1467,6 +1469,7 @@ export function buildKernelModule(opts: KernelModuleOptions): Uint8Array {
   for (const op of UNARY_OPS) emitUnary(m, op);
   emitBatchNorm(m);
   emitLamb(m);
+  emitSgd(m);
   emitTaps(m);
   return m.build();
 }

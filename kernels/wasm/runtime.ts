@@ -60,6 +60,11 @@ const PAGE = 65536;
 /** The first bytes of memory are never handed out, so that address 0 is never a valid buffer. */
 const BASE = 1024;
 const ALIGN = 64;
+/**
+ * Bytes of resident blocks (see residentFloat32) a runtime hands out at most, half of the default maximum memory,
+ * so that the arena keeps room; past it, callers allocate ordinary arrays.
+ */
+const RESIDENT_MAX_BYTES = 1 << 30;
 
 export interface RuntimeOptions {
   /** Use relaxed SIMD: default where detected (and not turned off by SPARKTS_WASM_RELAXED=0). */
@@ -88,7 +93,18 @@ export class WasmRuntime {
   /** Threads the kernels use (1: this thread only). */
   readonly threads: number;
   private top = BASE;
+  /** The arena's bottom: resident blocks lie between BASE and here. */
+  private floor = BASE;
   private workers: ThreadPool | null = null;
+  /** Every buffer object this memory has had (a grown shared memory hands out a new one each time). */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  /** Resident blocks whose arrays were collected, for reuse (first fit). */
+  private readonly freeBlocks: { ptr: number; bytes: number }[] = [];
+  private residentBytes = 0;
+  private readonly collected = new FinalizationRegistry<{ ptr: number; bytes: number }>((block) => {
+    this.freeBlocks.push(block);
+    this.residentBytes -= block.bytes;
+  });
 
   constructor(opts: RuntimeOptions = {}) {
     const api = wasmApi();
@@ -205,6 +221,7 @@ export class WasmRuntime {
   }
 
   private refreshViews(): void {
+    this.buffers.add(this.memory.buffer);
     this.f32 = new Float32Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
   }
@@ -228,13 +245,61 @@ export class WasmRuntime {
     return this.top;
   }
 
-  reset(mark: number): void {
-    this.top = mark;
+  /**
+   * A float32 array of n zeros that lives in this memory below the arena ("resident"), so that kernels read and
+   * write it in place (addressOf) instead of copying it in and out: for long-lived arrays (parameters, their
+   * gradients, optimizer state). Its block is reused once the array is garbage collected. Null, and the caller
+   * allocates an ordinary array, where the memory is not shared (growing an unshared memory would detach the
+   * array), while the arena is in use (inside a kernel call), or past RESIDENT_MAX_BYTES. Every holder of the
+   * array must hold this same object: a subarray alone does not keep the block alive.
+   */
+  residentFloat32(n: number): Float32Array | null {
+    if (!this.shared || !(n > 0) || this.top !== this.floor) return null;
+    const bytes = Math.ceil((n * 4) / ALIGN) * ALIGN;
+    if (this.residentBytes + bytes > RESIDENT_MAX_BYTES) return null;
+    let ptr: number;
+    const k = this.freeBlocks.findIndex((b) => b.bytes >= bytes);
+    if (k >= 0) {
+      const block = this.freeBlocks[k];
+      ptr = block.ptr;
+      if (block.bytes > bytes) Object.assign(block, { ptr: ptr + bytes, bytes: block.bytes - bytes });
+      else this.freeBlocks.splice(k, 1);
+    } else {
+      ptr = this.alloc(bytes / 4);
+      this.floor = this.top;
+    }
+    this.kernels.zeroFill(ptr, bytes); // the arena may have used the block before
+    this.residentBytes += bytes;
+    this.buffers.add(this.memory.buffer);
+    const view = new Float32Array(this.memory.buffer, ptr, n);
+    this.collected.register(view, { ptr, bytes });
+    return view;
   }
 
-  /** Bytes of memory in use by live allocations. */
+  /** a's byte address when it lies in this memory (a resident array), else −1. */
+  addressOf(a: Float32Array): number {
+    return this.buffers.has(a.buffer) ? a.byteOffset : -1;
+  }
+
+  /**
+   * The byte address of a's n elements from `from` in memory: in place for a resident array, else copied into
+   * the arena (a read-only input; an output written there must be read back by the caller).
+   */
+  place(a: Float32Array, from = 0, n = a.length - from): number {
+    const at = this.addressOf(a);
+    if (at >= 0) return at + 4 * from;
+    const ptr = this.alloc(n);
+    this.write(ptr, a, from, n);
+    return ptr;
+  }
+
+  reset(mark: number): void {
+    this.top = Math.max(mark, this.floor);
+  }
+
+  /** Bytes of memory in use by live arena allocations. */
   get used(): number {
-    return this.top - BASE;
+    return this.top - this.floor;
   }
 
   /** Copies src[from, from + n) into memory at byte address ptr. */
@@ -265,7 +330,7 @@ const POOL_EXPORTS = [
   'wgGather_input', 'wgGather_outputGrad', 'wgScatter_output', 'wgScatter_inputGrad', 'wgFilter', 'wgFilterGrad',
   'phaseSplit', 'phaseMerge', 'wgPhaseFilter', 'wgPhaseFilterGrad',
   'wgGather_phaseInput', 'wgGather_phaseOutputGrad', 'wgScatter_phaseOutput', 'wgScatter_phaseInputGrad', 'lambDir', 'lambApply',
-  'actGather', 'actScatter', 'actGatherOut', 'actScatterOut', 'packTaps', 'interleaveTaps',
+  'actGather', 'actScatter', 'actGatherOut', 'actScatterOut', 'packTaps', 'interleaveTaps', 'sgdMomentum',
   ...BINARY_OPS.map((op) => `binary_${op}` as const), ...UNARY_OPS.map((op) => `unary_${op}` as const),
   'bnStats', 'bnNorm', 'bnBwdSums', 'bnBwdDx', 'bnStatsRows', 'bnNormRows', 'bnBwdSumsRows', 'bnBwdDxRows',
 ] as const;

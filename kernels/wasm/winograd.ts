@@ -237,8 +237,7 @@ function outputGradTransform(rt: WasmRuntime, s: WinogradScheme, dyp: number, p:
 /** U of every filter: 16 × K × chans floats. */
 function filterTransform(rt: WasmRuntime, s: WinogradScheme, w: Float32Array, p: Conv2dParams): number {
   const size = p.K * p.C * p.R * p.S;
-  const wPtr = rt.alloc(size), U = rt.alloc(16 * p.K * s.chans(p));
-  rt.write(wPtr, w, 0, size);
+  const wPtr = rt.place(w, 0, size), U = rt.alloc(16 * p.K * s.chans(p));
   s.filter(rt, wPtr, U, p);
   return U;
 }

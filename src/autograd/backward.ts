@@ -80,7 +80,8 @@ export function clearGrads(params: Iterable<Tensor>, setToNone = true): void {
     if (setToNone || g.isOnDevice) {
       p.grad = null;
     } else {
-      (g.data as FloatArray).fill(0);
+      // kept from step to step: into resident memory, where the optimizers read it in place
+      (g.makeResident().data as FloatArray).fill(0);
       zeroedGrads.add(g);
     }
   }

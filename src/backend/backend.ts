@@ -10,6 +10,7 @@ import type { gemm } from '../../kernels/cpu/gemm.ts';
 import type { channelStats, channelNormalize, channelNormalizeBackward, layerNormForward, layerNormBackward } from '../../kernels/cpu/norm.ts';
 import type { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from '../../kernels/cpu/conv2d.ts';
 import type { lambUpdate } from '../../kernels/cpu/lamb.ts';
+import type { sgdMomentumUpdate } from '../../kernels/cpu/optim_updates.ts';
 import type { activeConv2d, activeConv2dBackwardInput, activeConv2dBackwardWeight } from '../../kernels/cpu/active_conv.ts';
 import type {
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
@@ -53,4 +54,13 @@ export interface Backend {
   adaptiveAvgPool2dBackward: typeof adaptiveAvgPool2dBackward;
   /** LAMB's per-parameter update on host arrays (kernels/cpu/lamb.ts); optional: the optimizer falls back to the reference. */
   lambUpdate?: typeof lambUpdate;
+  /** SGD's momentum update (kernels/cpu/optim_updates.ts); optional likewise. */
+  sgdMomentumUpdate?: typeof sgdMomentumUpdate;
+  /**
+   * Host memory the kernels use in place instead of copying it in and out ("resident", see
+   * WasmRuntime.residentFloat32), for long-lived float32 arrays: parameters, their kept gradients, optimizer state.
+   * `zeros(n)`: a new resident array; `adopt(a)`: a itself when resident, else a resident copy. Either gives null
+   * where there is no room, and a backend without such memory leaves this out: the caller keeps ordinary arrays.
+   */
+  resident?: { zeros(n: number): Float32Array | null; adopt(a: Float32Array): Float32Array | null };
 }

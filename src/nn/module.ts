@@ -13,11 +13,16 @@ import { noGrad } from '../autograd/mode.ts';
 import { clearGrads } from '../autograd/backward.ts';
 import { cast } from '../ops/elementwise.ts';
 
-/** A trainable tensor: a leaf that requires grad, kept by identity across optimizer steps and loads. */
+/**
+ * A trainable tensor: a leaf that requires grad, kept by identity across optimizer steps and loads. Its float32
+ * elements live in the backend's resident memory where there is one (Tensor.makeResident): the convolutions read
+ * weights and the optimizers update them in place.
+ */
 export class Parameter extends Tensor {
   constructor(t: Tensor, requiresGrad = true) {
     super(t.deviceCopy?.share() ?? t.data, t.shape, t.dtype);
     this.requiresGrad = requiresGrad;
+    this.makeResident();
   }
 }
 

@@ -14,6 +14,7 @@
  * `unpackStateDict` turn it into a safetensors tensor map plus one JSON string and back.
  * Left out: closures, sparse gradients, `maximize`, AMSGrad, adding groups after a state dict was loaded.
  */
+import { backend } from '../backend/registry.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import { allocateFloat, isFloat, type FloatArray, type FloatDType } from '../tensor/dtype.ts';
 import { shapeStr, sameShape } from '../tensor/shape.ts';
@@ -145,11 +146,11 @@ export abstract class Optimizer<H extends object> {
     return s;
   }
 
-  /** A state buffer of p, created as zeros in p's dtype. */
+  /** A state buffer of p, created as zeros in p's dtype (float32 ones in the backend's resident memory, if any). */
   protected buffer(s: ParamState, p: Tensor, name: string): FloatArray {
     let b = s.buffers.get(name);
     if (!b) {
-      b = allocateFloat(p.dtype as FloatDType, p.size);
+      b = (p.dtype === 'float32' ? backend().resident?.zeros(p.size) : null) ?? allocateFloat(p.dtype as FloatDType, p.size);
       s.buffers.set(name, b);
     }
     return b;
@@ -262,11 +263,7 @@ export abstract class Optimizer<H extends object> {
       if (!bufs && !scalars) return;
       const s = this.stateOf(p);
       if (scalars && typeof scalars.step === 'number') s.step = scalars.step;
-      for (const [name, t] of bufs ?? []) {
-        const b = allocateFloat(p.dtype as FloatDType, p.size);
-        b.set(t.data as FloatArray);
-        s.buffers.set(name, b);
-      }
+      for (const [name, t] of bufs ?? []) this.buffer(s, p, name).set(t.data as FloatArray);
     });
     this.loadExtraState(meta.extra ?? {});
   }

@@ -10,6 +10,7 @@
 import type { Tensor } from '../tensor/tensor.ts';
 import { sgdMomentumUpdate, sgdUpdate } from '../../kernels/cpu/optim_updates.ts';
 import { Optimizer, rounder, type ParamGroup, type ParamGroupSpec } from './optimizer.ts';
+import { backend } from '../backend/registry.ts';
 
 export interface SGDHyper {
   momentum: number;
@@ -59,7 +60,7 @@ export class SGD extends Optimizer<SGDHyper> {
         const s = this.stateOf(p);
         const first = !s.buffers.has('momentum_buffer');
         const buf = this.buffer(s, p, 'momentum_buffer');
-        sgdMomentumUpdate(w, g, buf, { lr, wd, mu, dampening, nesterov, first }, r);
+        (backend().sgdMomentumUpdate ?? sgdMomentumUpdate)(w, g, buf, { lr, wd, mu, dampening, nesterov, first }, r);
       }
     }
   }

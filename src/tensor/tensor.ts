@@ -85,6 +85,18 @@ export class Tensor {
     return this;
   }
 
+  /**
+   * Move a float32 host tensor's elements into the backend's resident memory (Backend.resident), where kernels
+   * use them in place: parameters, kept gradients. Arrays read from `data` before are no longer the tensor's (as
+   * with toDevice). A no-op for other dtypes, on a device, or where the backend has none (or no room).
+   */
+  makeResident(): this {
+    const resident = backend().resident;
+    if (!resident || this.disposed || this.device || this.dtype !== 'float32' || this.size === 0) return this;
+    this.host = resident.adopt(this.host as Float32Array) ?? this.host;
+    return this;
+  }
+
   get isOnDevice(): boolean {
     return this.device !== null;
   }

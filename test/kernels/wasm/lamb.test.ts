@@ -3,12 +3,14 @@
  * on random sizes (odd and even, below and above the thread split) and constants (clipping on and off, weight decay
  * on and off, a trust-ratio rule that depends on the norms): g, m, v equal bit for bit; ‖w‖² and ‖u‖² within
  * 1e-12 relative (summed in another order); w equal when given the same ratio, and within 2⁻²³ relative otherwise.
+ * And in place on resident arrays, equal to the copying path.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { lambUpdate, type LambConstants } from '../../../kernels/cpu/lamb.ts';
 import { lambUpdateWasm } from '../../../kernels/wasm/lamb.ts';
+import { getRuntime } from '../../../kernels/wasm/runtime.ts';
 import { randomF32, seeded, wasmOrSkip } from './helpers.ts';
 
 function same(what: string, a: Float32Array, b: Float32Array): void {
@@ -47,6 +49,30 @@ test('wasm LAMB update == reference', () => {
     lambUpdate(w4, g4, m4, v4, new Float32Array(n), c, () => 0.75);
     same('w (fixed ratio)', w3, w4);
   }), { numRuns: 60 });
+});
+
+/**
+ * w, g, m, v resident (in the runtime's memory, updated in place, nothing copied), or some of them: the same
+ * values as the copying path, bit for bit with a fixed ratio.
+ */
+test('wasm LAMB update in place on resident arrays == the copying path', () => {
+  const rt = getRuntime();
+  if (!wasmOrSkip('wasm lamb resident') || !rt?.shared) return;
+  fc.assert(fc.property(fc.integer({ min: 1, max: 140_000 }), fc.nat(), fc.integer({ min: 0, max: 15 }), (n, seed, which) => {
+    const rand = seeded(seed);
+    const c: LambConstants = { clip: 1.3, beta1: 0.9, beta2: 0.95, beta3: 0.1, bc1: 0.19, bc2Sqrt: 0.3, eps: 1e-6, wd: 0.05, lr: 1e-3 };
+    const plain = [randomF32(n, rand), randomF32(n, rand), randomF32(n, rand).map((x) => 0.1 * x), randomF32(n, rand).map((x) => 0.01 * x * x)];
+    const placed = plain.map((a, k) => {
+      if (!(which & (1 << k))) return a.slice();
+      const r = rt.residentFloat32(n);
+      assert.ok(r && rt.addressOf(r) >= 0, 'a resident array');
+      r.set(a);
+      return r;
+    });
+    lambUpdateWasm(placed[0], placed[1], placed[2], placed[3], new Float32Array(n), c, () => 0.75);
+    lambUpdateWasm(plain[0], plain[1], plain[2], plain[3], new Float32Array(n), c, () => 0.75);
+    ['w', 'g', 'm', 'v'].forEach((name, k) => same(name, placed[k], plain[k]));
+  }), { numRuns: 40 });
 });
 
 test('float64 parameters take the reference', () => {
