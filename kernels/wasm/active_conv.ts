@@ -16,8 +16,9 @@
  * time in f32x4 (see `depthwiseActive`); those with a column dilation other than 1 go to the JS kernel.
  * Float32 throughout; Float64Array arguments go to the JS kernels.
  * Threads: each block (gather, gemm, scatter) is a task, each thread with its own scratch. Outputs at distinct
- * sites are disjoint, so the forward's blocks go to whichever thread is free; dx (overlapping receptive fields) and
- * dw are summed per thread over a fixed run of blocks and the copies added at the end, the same sums every run.
+ * sites are disjoint, so the forward's blocks go to whichever thread is free; so do dx's images (receptive fields
+ * overlap only within an image: one task per image), with the sites in image order; dw (and dx otherwise) is
+ * summed per thread over a fixed run of blocks and the copies added at the end, the same sums every run.
  * Left out: bias (the op adds it at the sites).
  */
 import type { FloatArray } from '../../src/tensor/dtype.ts';
@@ -70,6 +71,7 @@ function setup(rt: WasmRuntime, p: Conv2dParams, sites: Int32Array): { prm: numb
 function runBlocks(
   rt: WasmRuntime, count: number, groups: number, span: number, Kg: number, mm: GemmParams, sumFloats: number, sitesPtr: number,
   body: (m: number, at: number, g: number, area: { sums: number; cols: number; rows: number; scratch: GemmScratch }) => ProgramCall[],
+  units?: readonly [number, number][],
 ): number[] {
   const parts = count * span * Kg >= PARALLEL_MIN_WORK ? rt.threads : 1;
   const sumBytes = 4 * Math.ceil(sumFloats / 16) * 16, colBytes = 4 * BLOCK * span, rowBytes = 4 * BLOCK * Kg;
@@ -82,11 +84,37 @@ function runBlocks(
     };
     const tasks: ProgramCall[][] = [];
     for (let g = 0; g < groups; g++) {
-      for (let b = 0; b < count; b += BLOCK) tasks.push(body(Math.min(BLOCK, count - b), sitesPtr + b * 4, g, area));
+      if (units) {
+        // one task per unit: its blocks in order, on one thread
+        for (const [u0, u1] of units) {
+          const calls: ProgramCall[] = [];
+          for (let b = u0; b < u1; b += BLOCK) calls.push(...body(Math.min(BLOCK, u1 - b), sitesPtr + b * 4, g, area));
+          tasks.push(calls);
+        }
+      } else {
+        for (let b = 0; b < count; b += BLOCK) tasks.push(body(Math.min(BLOCK, count - b), sitesPtr + b * 4, g, area));
+      }
     }
     return tasks;
   }, sumFloats > 0);
   return areas;
+}
+
+/**
+ * The [first, end) ranges of each image's sites (image n = site ÷ positions), or null where the sites are not in
+ * image order. Receptive fields of sites in different images never overlap.
+ */
+function imageRanges(sites: Int32Array, positions: number): [number, number][] | null {
+  const out: [number, number][] = [];
+  let start = 0;
+  for (let v = 1; v <= sites.length; v++) {
+    const prev = Math.floor(sites[v - 1] / positions);
+    if (v < sites.length && Math.floor(sites[v] / positions) === prev) continue;
+    if (v < sites.length && Math.floor(sites[v] / positions) < prev) return null;
+    out.push([start, v]);
+    start = v;
+  }
+  return out;
 }
 
 export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2dParams, sites: Int32Array): void {
@@ -120,7 +148,22 @@ export function activeConv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx:
   const dyPtr = rt.alloc(dy.length), wPtr = rt.place(w as Float32Array);
   rt.write(dyPtr, dy as Float32Array);
   const mm = (m: number) => ({ M: m, N: span, K: Kg, transA: false, transB: false, accumulate: false });
-  // receptive fields of neighbouring sites overlap: each thread adds into its own copy of dx
+  const images = imageRanges(sites, p.OH * p.OW);
+  if (images) {
+    // Receptive fields overlap only within an image: one task per image (and group) adds into the one dx, any
+    // thread may take it, and every element's sum runs in the same order.
+    const dxPtr = rt.alloc(dx.length);
+    rt.zero(dxPtr, dx.length);
+    runBlocks(rt, sites.length, p.groups, span, Kg, mm(BLOCK), 0, sitesPtr, (m, at, g, { cols, rows, scratch }) => [
+      ['actGatherOut', [prm, dyPtr, at, m, rows, g, Kg, 1]],
+      ...gemmCalls(mm(m), rows, wPtr + g * Kg * span * 4, cols, scratch),
+      ['actScatter', [prm, dxPtr, at, m, cols, g, span, 1]],
+    ], images);
+    rt.read(dxPtr, dx.length, dx as Float32Array);
+    rt.reset(mark);
+    return;
+  }
+  // sites out of image order: each thread adds a fixed run of blocks into its own copy of dx
   const dxs = runBlocks(rt, sites.length, p.groups, span, Kg, mm(BLOCK), dx.length, sitesPtr, (m, at, g, { sums, cols, rows, scratch }) => [
     ['actGatherOut', [prm, dyPtr, at, m, rows, g, Kg, 1]],
     ...gemmCalls(mm(m), rows, wPtr + g * Kg * span * 4, cols, scratch),

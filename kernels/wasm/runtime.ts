@@ -208,7 +208,7 @@ export class WasmRuntime {
       this.kernels.zeroFill(ptr, 4 * n);
       return;
     }
-    this.runSplit(n, (a, b) => [['zeroFill', [ptr + 4 * a, 4 * (b - a)]]]);
+    this.runPieces(n, (a, b) => [['zeroFill', [ptr + 4 * a, 4 * (b - a)]]]);
   }
 
   /** The kernels' copyPlanes, its planes split over the threads when it moves at least SPLIT_COPY_MIN floats. */
@@ -217,7 +217,7 @@ export class WasmRuntime {
       this.kernels.copyPlanes(src, srcPlane, srcW, dst, dstPlane, dstW, rows, cols, planes);
       return;
     }
-    this.runSplit(planes, (a, b) => [['copyPlanes', [src + 4 * a * srcPlane, srcPlane, srcW, dst + 4 * a * dstPlane, dstPlane, dstW, rows, cols, b - a]]]);
+    this.runPieces(planes, (a, b) => [['copyPlanes', [src + 4 * a * srcPlane, srcPlane, srcW, dst + 4 * a * dstPlane, dstPlane, dstW, rows, cols, b - a]]]);
   }
 
   private refreshViews(): void {

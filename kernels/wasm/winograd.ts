@@ -20,7 +20,7 @@ import type { Conv2dParams } from '../cpu/conv2d.ts';
 import type { GemmParams } from '../cpu/gemm.ts';
 import { gemmCalls, gemmScratchAt, gemmScratchFloats, type GemmScratch, type LeadingDims } from './gemm.ts';
 import type { ProgramCall } from './pool.ts';
-import type { WasmRuntime } from './runtime.ts';
+import { splitRange, type WasmRuntime } from './runtime.ts';
 import { K4S2, k4s2Applies } from './winograd_k4s2.ts';
 
 /**
@@ -131,6 +131,13 @@ export function winogradScheme(p: Conv2dParams, opts: WinogradOptions = {}, pass
  * at 48² and below (C96, and the k4 s2 scheme's C48 at 48²) chunks changed nothing measurable.
  */
 export const CHUNK_TILES = 1024;
+
+/**
+ * Runs of chunks the chunked weight gradient sums separately (fewer with fewer chunks): the threads take runs as
+ * they come free, and the sums do not depend on which thread took which. With one fixed run per thread instead,
+ * the caller waited ~60 ms per SparK step for a slower worker.
+ */
+const WEIGHT_GRAD_RUNS = 8;
 
 /** A chunk: tile rows [ty0, ty0 + TH) of image n, or (ty0 = 0, TH the image's tile rows) T / (TH·TW) whole images from n. */
 interface Chunk { n: number; ty0: number; TH: number; T: number }
@@ -366,24 +373,26 @@ export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme,
   let dU: number;
   const plan = chunkPlan(rt, p, t, opts);
   if (plan) {
-    // one task per chunk; each thread sums a fixed run of chunks' dM·Vᵀ into the dU of its own area, added up at
-    // the end (fixed: the same sums in the same order whatever the timing)
+    // Fixed runs of consecutive chunks, each a task that sums its chunks' dM·Vᵀ into a dU of its own; the runs'
+    // sums are added in order at the end. Whichever thread takes a run, the sums and their order are the same.
     const ld = chunkLd(plan);
     const mm = { M: K, N: chans, K: ld, transA: false, transB: true, accumulate: true };
     const uF = 16 * K * chans, vF = 16 * chans * ld, mF = 16 * K * ld;
-    const areas = rt.threadAreas(uF + vF + mF + gemmScratchFloats(mm));
-    for (const area of areas) rt.zero(area, uF);
-    rt.runTasks(areas, (local) => {
-      const part = local(0), V = local(4 * uF), dM = local(4 * (uF + vF)), scratch = gemmScratchAt(local(4 * (uF + vF + mF)), mm);
-      return plan.flat().map((c): ProgramCall[] => [
+    const chunks = plan.flat();
+    const runs = splitRange(chunks.length, WEIGHT_GRAD_RUNS);
+    const sums = rt.alloc(runs.length * uF);
+    rt.zero(sums, runs.length * uF);
+    rt.runTasks(vF + mF + gemmScratchFloats(mm), (local) => {
+      const V = local(0), dM = local(4 * vF), scratch = gemmScratchAt(local(4 * (vF + mF)), mm);
+      return runs.map(([c0, c1], r) => chunks.slice(c0, c1).flatMap((c): ProgramCall[] => [
         [`wgGather_${s.kernels.input}`, [chunkPlanes(planes, c, chans, Hp, Wp, s.m), Wp, Hp * Wp, chans, 0, chans, c.T, c.TH, TW, V, ld]],
         [`wgGather_${s.kernels.outputGrad}`, [chunkPlanes(dyp, c, K, Ho, Wo, s.m), Wo, Ho * Wo, K, 0, K, c.T, c.TH, TW, dM, ld]],
-        ...chunkGemms({ ...mm, K: c.T }, (xi) => dM + xi * K * ld * 4, (xi) => V + xi * chans * ld * 4, (xi) => part + xi * K * chans * 4,
-          scratch, { a: ld, b: ld }),
-      ]);
-    }, true);
-    rt.addInto(areas[0], areas.slice(1), uF);
-    dU = areas[0];
+        ...chunkGemms({ ...mm, K: c.T }, (xi) => dM + xi * K * ld * 4, (xi) => V + xi * chans * ld * 4,
+          (xi) => sums + (r * uF + xi * K * chans) * 4, scratch, { a: ld, b: ld }),
+      ]));
+    });
+    rt.addInto(sums, runs.slice(1).map((_, r) => sums + (r + 1) * uF * 4), uF);
+    dU = sums;
   } else {
     const V = inputTransform(rt, s, planes, p, t);
     const dM = outputGradTransform(rt, s, dyp, p, t);
