@@ -41,7 +41,7 @@ const convOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2d', {
   forward: ([x, w], p) => {
     const device = deviceFor(x, w);
     if (device) return fromDevice(device.conv2d(devIn(x), devIn(w), p, p.sites ?? null), [p.N, p.K, p.OH, p.OW]);
-    const { t, data } = emptyFloat([p.N, p.K, p.OH, p.OW], x.dtype as FloatDType);
+    const { t, data } = emptyFloat([p.N, p.K, p.OH, p.OW], x.dtype as FloatDType, true);
     if (p.sites) backend().activeConv2d(floatData(x), floatData(w), data, p, p.sites);
     else backend().conv2d(floatData(x), floatData(w), data, p);
     return t;
@@ -57,7 +57,7 @@ const convInputGradOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2dInp
   forward: ([dy, w], p) => {
     const device = deviceFor(dy, w);
     if (device) return fromDevice(device.conv2dBackwardInput(devIn(dy), devIn(w), p, p.sites ?? null), [p.N, p.C, p.H, p.W]);
-    const { t, data } = emptyFloat([p.N, p.C, p.H, p.W], dy.dtype as FloatDType);
+    const { t, data } = emptyFloat([p.N, p.C, p.H, p.W], dy.dtype as FloatDType, true);
     if (p.sites) backend().activeConv2dBackwardInput(floatData(dy), floatData(w), data, p, p.sites);
     else backend().conv2dBackwardInput(floatData(dy), floatData(w), data, p);
     return t;
@@ -73,7 +73,7 @@ const convWeightGradOp: ConvFn = defineOp<[Tensor, Tensor], ConvAttrs>('conv2dWe
   forward: ([x, dy], p) => {
     const device = deviceFor(x, dy);
     if (device) return fromDevice(device.conv2dBackwardWeight(devIn(x), devIn(dy), p, p.sites ?? null), [p.K, p.C / p.groups, p.R, p.S]);
-    const { t, data } = emptyFloat([p.K, p.C / p.groups, p.R, p.S], x.dtype as FloatDType);
+    const { t, data } = emptyFloat([p.K, p.C / p.groups, p.R, p.S], x.dtype as FloatDType, true);
     if (p.sites) backend().activeConv2dBackwardWeight(floatData(x), floatData(dy), data, p, p.sites);
     else backend().conv2dBackwardWeight(floatData(x), floatData(dy), data, p);
     return t;

@@ -72,7 +72,7 @@ function binaryForward(op: ArithOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   const device = deviceFor(a, b);
   if (device) return fromDevice(device.binary(op, shape, devIn(a), broadcastStrides(a.shape, shape), devIn(b), broadcastStrides(b.shape, shape)), shape);
-  const { t, data } = emptyFloat(shape, a.dtype as FloatDType);
+  const { t, data } = emptyFloat(shape, a.dtype as FloatDType, true);
   backend().binary(op, shape, floatData(a), broadcastStrides(a.shape, shape), floatData(b), broadcastStrides(b.shape, shape), data, stridesOf(shape));
   return t;
 }
@@ -155,7 +155,7 @@ function mapUnary(op: UnaryOp, x: Tensor): Tensor {
   requireFloat(op, 'input', x);
   const device = deviceFor(x);
   if (device) return fromDevice(device.unary(op, devIn(x), x.size), x.shape);
-  const { t, data } = emptyFloat(x.shape, x.dtype as FloatDType);
+  const { t, data } = emptyFloat(x.shape, x.dtype as FloatDType, true);
   backend().unary(op, floatData(x), data);
   return t;
 }
@@ -257,7 +257,7 @@ const whereOp = defineOp<[Tensor, Tensor, Tensor]>('where', {
       const cs = broadcastStrides(c.shape, shape), as = broadcastStrides(a.shape, shape), bs = broadcastStrides(b.shape, shape);
       return fromDevice(device.where(shape, cond, cs, devIn(a), as, devIn(b), bs), shape);
     }
-    const { t, data } = emptyFloat(shape, a.dtype as FloatDType);
+    const { t, data } = emptyFloat(shape, a.dtype as FloatDType, true);
     const cond = c.data instanceof BigInt64Array ? Uint8Array.from(c.data, (v) => (v !== 0n ? 1 : 0)) : c.data;
     backend().where(shape, cond, broadcastStrides(c.shape, shape), floatData(a), broadcastStrides(a.shape, shape), floatData(b), broadcastStrides(b.shape, shape), data, stridesOf(shape));
     return t;

@@ -23,7 +23,7 @@ const bmmOp = defineOp<[Tensor, Tensor], BmmAttrs>('bmm', {
     const M = transA ? ca : ra, K = transA ? ra : ca, N = transB ? rb : cb;
     const device = deviceFor(a, b);
     if (device) return fromDevice(device.gemm({ batch, M, N, K, transA, transB }, devIn(a), devIn(b)), [batch, M, N]);
-    const { t, data } = emptyFloat([batch, M, N], a.dtype as FloatDType);
+    const { t, data } = emptyFloat([batch, M, N], a.dtype as FloatDType, true);
     const p = { M, N, K, transA, transB, accumulate: false };
     for (let i = 0; i < batch; i++) backend().gemm(p, floatData(a), i * M * K, floatData(b), i * K * N, data, i * M * N);
     return t;

@@ -71,7 +71,7 @@ const batchNormOp = defineOp<[Tensor, Tensor, Tensor], BatchNormAttrs>('batchNor
       backend().channelStats(floatData(x), a.shape, a.mean, a.varBiased);
       for (let c = 0; c < a.mean.length; c++) a.invStd[c] = 1 / Math.sqrt(a.varBiased[c] + a.eps);
     }
-    const { t, data } = emptyFloat(x.shape, x.dtype as FloatDType);
+    const { t, data } = emptyFloat(x.shape, x.dtype as FloatDType, true);
     backend().channelNormalize(floatData(x), a.shape, a.mean, a.invStd, floatData(gamma), floatData(beta), data);
     return t;
   },
@@ -84,7 +84,7 @@ const batchNormOp = defineOp<[Tensor, Tensor, Tensor], BatchNormAttrs>('batchNor
       const keep = (t: Tensor, data: typeof r.dGamma) => (t.requiresGrad ? fromDevice(data, t.shape) : (data.dispose(), null));
       return [r.dx ? fromDevice(r.dx, x.shape) : null, keep(gamma, r.dGamma), keep(beta, r.dBeta)];
     }
-    const dx = x.requiresGrad ? emptyFloat(x.shape, g.dtype as FloatDType) : null;
+    const dx = x.requiresGrad ? emptyFloat(x.shape, g.dtype as FloatDType, true) : null;
     const dGamma = gamma.requiresGrad ? emptyFloat(gamma.shape, g.dtype as FloatDType) : null;
     const dBeta = beta.requiresGrad ? emptyFloat(beta.shape, g.dtype as FloatDType) : null;
     backend().channelNormalizeBackward(floatData(g), floatData(x), a.shape, a.mean, a.invStd, floatData(gamma), a.stats === 'batch',

@@ -6,7 +6,7 @@ import { Tensor, type DeviceData } from '../tensor/tensor.ts';
 import type { DeviceIn, DeviceKernels } from '../backend/device.ts';
 import { backend } from '../backend/registry.ts';
 import type { DType, FloatArray, FloatDType } from '../tensor/dtype.ts';
-import { allocate, isFloat } from '../tensor/dtype.ts';
+import { allocate, allocateFloatUnfilled, isFloat } from '../tensor/dtype.ts';
 import { shapeStr, sizeOf } from '../tensor/shape.ts';
 
 export function floatData(t: Tensor): FloatArray {
@@ -55,9 +55,17 @@ export function emptyTensor(shape: readonly number[], dtype: DType): Tensor {
   return new Tensor(allocate(dtype, sizeOf(shape)), shape, dtype);
 }
 
-export function emptyFloat(shape: readonly number[], dtype: FloatDType): { t: Tensor; data: FloatArray } {
-  const t = emptyTensor(shape, dtype);
-  return { t, data: t.data as FloatArray };
+/**
+ * A float tensor of `shape` and its storage, zeroed, or with `overwritten` of unspecified contents: for outputs
+ * that the kernel called next writes whole (every backend kernel's output contract says "overwritten").
+ */
+export function emptyFloat(shape: readonly number[], dtype: FloatDType, overwritten = false): { t: Tensor; data: FloatArray } {
+  if (!overwritten) {
+    const t = emptyTensor(shape, dtype);
+    return { t, data: t.data as FloatArray };
+  }
+  const data = allocateFloatUnfilled(dtype, sizeOf(shape));
+  return { t: new Tensor(data, shape, dtype), data };
 }
 
 /** A number becomes a 0-d tensor of the given float dtype. */
