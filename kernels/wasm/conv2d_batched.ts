@@ -51,9 +51,9 @@ function imagesPerChunk(p: Conv2dParams, opts: BatchOptions): number {
   return Math.max(1, Math.min(p.N, Math.floor((opts.chunkColumns ?? CHUNK_COLUMNS) / P), Math.floor(CHUNK_FLOATS / (CRS * P))));
 }
 
-/** Runs calls(i) for the m images of a chunk, split over the runtime's threads (one wake-up). */
+/** Runs calls(i) for the m images of a chunk, handed out in pieces to the runtime's threads as they come free. */
 function perImage(rt: WasmRuntime, m: number, calls: (i: number) => ProgramCall[]): void {
-  rt.runSplit(m, (i0, i1) => Array.from({ length: i1 - i0 }, (_, k) => calls(i0 + k)).flat());
+  rt.runPieces(m, (i0, i1) => Array.from({ length: i1 - i0 }, (_, k) => calls(i0 + k)).flat());
 }
 
 /**
