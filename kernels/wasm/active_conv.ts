@@ -12,6 +12,8 @@
  * (The gather kernels can also write the transposed layout, span × m, which would let the gemm pack its large
  * operand with vector copies; but a row stride of m floats (2 KiB for m = 512) maps the 576 rows a site writes onto
  * a few L1 sets, and that gather ran 6× slower than the row-by-row one for a gemm no faster.)
+ * 3×3 stride-1 convolutions that Winograd takes, with the sites in whole 2×2 tiles (SparK's patch masks), run
+ * F(2×2, 3×3) over the active tiles instead (active_winograd.ts).
  * Depthwise convolutions (G = C = K) instead read zero-bordered copies of the planes directly, a filter row at a
  * time in f32x4 (see `depthwiseActive`); those with a column dilation other than 1 go to the JS kernel.
  * Float32 throughout; Float64Array arguments go to the JS kernels.
@@ -30,6 +32,10 @@ import type { ProgramCall } from './pool.ts';
 import { ACT, ACT_SLOTS } from './module.ts';
 import { validRange } from './conv2d.ts';
 import { getRuntime, type WasmRuntime } from './runtime.ts';
+import {
+  activeConv2dBackwardInputWinograd, activeConv2dBackwardWeightWinograd, activeConv2dWinograd, activeWinogradApplies,
+} from './active_winograd.ts';
+import type { WinogradOptions } from './winograd.ts';
 
 /** Sites per block: bounds the scratch to BLOCK·span floats per thread. */
 const BLOCK = 512;
@@ -117,10 +123,11 @@ function imageRanges(sites: Int32Array, positions: number): [number, number][] |
   return out;
 }
 
-export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2dParams, sites: Int32Array): void {
+export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2dParams, sites: Int32Array, opts: WinogradOptions = {}): void {
   const rt = runtimeFor(p, x, w, y);
   if (!rt) return activeConv2d(x, w, y, p, sites);
   if (isDepthwise(p)) return depthwiseActive(rt, 'fwd', x as Float32Array, w as Float32Array, y as Float32Array, p, sites);
+  if (activeWinogradApplies(p, sites, opts)) return activeConv2dWinograd(rt, x as Float32Array, w as Float32Array, y as Float32Array, p, sites);
   const Kg = p.K / p.groups, span = (p.C / p.groups) * p.R * p.S;
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
@@ -138,10 +145,11 @@ export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p:
   rt.reset(mark);
 }
 
-export function activeConv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: FloatArray, p: Conv2dParams, sites: Int32Array): void {
+export function activeConv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: FloatArray, p: Conv2dParams, sites: Int32Array, opts: WinogradOptions = {}): void {
   const rt = runtimeFor(p, dy, w, dx);
   if (!rt) return activeConv2dBackwardInput(dy, w, dx, p, sites);
   if (isDepthwise(p)) return depthwiseActive(rt, 'in', dy as Float32Array, w as Float32Array, dx as Float32Array, p, sites);
+  if (activeWinogradApplies(p, sites, opts)) return activeConv2dBackwardInputWinograd(rt, dy as Float32Array, w as Float32Array, dx as Float32Array, p, sites);
   const Kg = p.K / p.groups, span = (p.C / p.groups) * p.R * p.S;
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
@@ -174,10 +182,11 @@ export function activeConv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx:
   rt.reset(mark);
 }
 
-export function activeConv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: FloatArray, p: Conv2dParams, sites: Int32Array): void {
+export function activeConv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw: FloatArray, p: Conv2dParams, sites: Int32Array, opts: WinogradOptions = {}): void {
   const rt = runtimeFor(p, x, dy, dw);
   if (!rt) return activeConv2dBackwardWeight(x, dy, dw, p, sites);
   if (isDepthwise(p)) return depthwiseActive(rt, 'w', x as Float32Array, dy as Float32Array, dw as Float32Array, p, sites);
+  if (activeWinogradApplies(p, sites, opts)) return activeConv2dBackwardWeightWinograd(rt, x as Float32Array, dy as Float32Array, dw as Float32Array, p, sites);
   const Kg = p.K / p.groups, span = (p.C / p.groups) * p.R * p.S;
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);

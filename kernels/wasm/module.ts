@@ -100,6 +100,15 @@ export interface KernelExports extends BinaryExports, UnaryExports {
     plane: number, Wp: number, planeFloats: number): void;
   wgScatter_inputGrad(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
     plane: number, Wp: number, planeFloats: number): void;
+  /** The same over a listed subset of tiles: `tiles` holds each tile's byte offset from its image's channel-0 plane. */
+  wgGatherListed_input(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
+    tiles: number, mat: number, ldT: number): void;
+  wgGatherListed_outputGrad(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
+    tiles: number, mat: number, ldT: number): void;
+  wgScatterListed_output(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, tiles: number,
+    plane: number, Wp: number, planeFloats: number): void;
+  wgScatterListed_inputGrad(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, tiles: number,
+    plane: number, Wp: number, planeFloats: number): void;
   /** The four-phase F(3×3, 2×2) of the k4 s2 p1 convolution (winograd_k4s2_module.ts); tile kernels as above, tiles 3 apart. */
   phaseSplit(x: number, H: number, W: number, xp: number, Hp: number, Wp: number, C: number, pl0: number, pl1: number): void;
   phaseMerge(xp: number, H: number, W: number, dx: number, Hp: number, Wp: number, C: number, pl0: number, pl1: number): void;

@@ -330,7 +330,7 @@ const POOL_EXPORTS = [
   'wgGather_input', 'wgGather_outputGrad', 'wgScatter_output', 'wgScatter_inputGrad', 'wgFilter', 'wgFilterGrad',
   'phaseSplit', 'phaseMerge', 'wgPhaseFilter', 'wgPhaseFilterGrad',
   'wgGather_phaseInput', 'wgGather_phaseOutputGrad', 'wgScatter_phaseOutput', 'wgScatter_phaseInputGrad', 'lambDir', 'lambApply',
-  'actGather', 'actScatter', 'actGatherOut', 'actScatterOut', 'packTaps', 'interleaveTaps', 'sgdMomentum',
+  'actGather', 'actScatter', 'actGatherOut', 'actScatterOut', 'packTaps', 'interleaveTaps', 'sgdMomentum', 'wgGatherListed_input', 'wgGatherListed_outputGrad', 'wgScatterListed_output', 'wgScatterListed_inputGrad',
   ...BINARY_OPS.map((op) => `binary_${op}` as const), ...UNARY_OPS.map((op) => `unary_${op}` as const),
   'bnStats', 'bnNorm', 'bnBwdSums', 'bnBwdDx', 'bnStatsRows', 'bnNormRows', 'bnBwdSumsRows', 'bnBwdDxRows',
 ] as const;

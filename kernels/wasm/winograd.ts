@@ -77,7 +77,7 @@ export interface WinogradScheme {
 export type Tiling = ReturnType<typeof tiling>;
 
 /** Sizes shared by the passes: tiles of m × m outputs, their input planes, the ξ matrices' row length. */
-function tiling(p: Conv2dParams, m: number) {
+export function tiling(p: Conv2dParams, m: number) {
   const TH = Math.ceil(p.OH / m), TW = Math.ceil(p.OW / m);
   const T = p.N * TH * TW;
   return {
@@ -179,7 +179,7 @@ function chunkPlanes(base: number, c: Chunk, chans: number, Hp: number, Wp: numb
 }
 
 /** The 16 gemms, one task each, handed out to the threads as they come free; each thread packs into its own scratch. */
-function sixteenGemms(
+export function sixteenGemms(
   rt: WasmRuntime, mm: { M: number; N: number; K: number; transA: boolean; transB: boolean },
   a: (xi: number) => number, b: (xi: number) => number, c: (xi: number) => number, ld: { a?: number; b?: number; c?: number },
 ): void {
@@ -201,7 +201,7 @@ function chunkGemms(
 }
 
 /** x's input planes (N·chans planes of Hp × Wp, zero outside the data, one float of slack). */
-function inputPlanes(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, p: Conv2dParams, t: Tiling): number {
+export function inputPlanes(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, p: Conv2dParams, t: Tiling): number {
   const { N, C, H, W } = p;
   const chans = s.chans(p);
   const xPtr = rt.alloc(N * C * H * W), planes = rt.alloc(N * chans * t.Hp * t.Wp + 4);
@@ -242,7 +242,7 @@ function outputGradTransform(rt: WasmRuntime, s: WinogradScheme, dyp: number, p:
 }
 
 /** U of every filter: 16 × K × chans floats. */
-function filterTransform(rt: WasmRuntime, s: WinogradScheme, w: Float32Array, p: Conv2dParams): number {
+export function filterTransform(rt: WasmRuntime, s: WinogradScheme, w: Float32Array, p: Conv2dParams): number {
   const size = p.K * p.C * p.R * p.S;
   const wPtr = rt.place(w, 0, size), U = rt.alloc(16 * p.K * s.chans(p));
   s.filter(rt, wPtr, U, p);

@@ -13,6 +13,10 @@
  *   wgScatter_<name>(mat, ldT, chans, c0, c1, T, TH, TW, plane, Wp, planeFloats)
  *       the reverse: the 4×4 ξ entries of tile t become L·M·Lᵀ (b×b), stored into (b = m, L = Aᵀ: the output
  *       transform) or added onto (b = 4, L = B: the input gradient, tiles overlap) plane (n, c) at the tile.
+ *   wgGatherListed_<name>, wgScatterListed_<name>: the same over T listed tiles instead of all (TH, TW are replaced
+ *       by `tiles`, an i32 table of each tile's byte offset from its image's channel-0 plane, with 3 entries of
+ *       slack), for the active-site convolution (F(2×2, 3×3)'s four kernels; the input gradient's patches of
+ *       neighbouring listed tiles overlap and add in list order).
  *   copyPlanes(src, srcPlane, srcW, dst, dstPlane, dstW, rows, cols, planes): copyRows over `planes` planes.
  *   wgFilter(w, kc0, kc1, KC, U): U[ξ][kc] = (G·g_kc·Gᵀ)[ξ] for filters kc ∈ [kc0, kc1) of w (KC filters of 3×3)
  *   wgFilterGrad(dU, kc0, kc1, KC, dw): dw_kc = Gᵀ·dU_kc·G, the adjoint (float32 arithmetic, scalar)
@@ -65,6 +69,8 @@ function sandwich(f: FunctionBuilder, L: SignMatrix, inp: number[][]): number[][
 }
 
 const TILE_PARAMS = [['chans', 'i32'], ['c0', 'i32'], ['c1', 'i32'], ['T', 'i32'], ['TH', 'i32'], ['TW', 'i32']] as const;
+/** The listed kernels' tile parameters: `tiles`, an i32 table of each tile's byte offset in its image's channel-0 plane. */
+const LISTED_TILE_PARAMS = [['chans', 'i32'], ['c0', 'i32'], ['c1', 'i32'], ['T', 'i32'], ['tiles', 'i32']] as const;
 
 /**
  * The walk shared by gather and scatter: for c ∈ [c0, c1), for groups of 4 tiles from t₀ = 0, sets lane addresses
@@ -72,10 +78,28 @@ const TILE_PARAMS = [['chans', 'i32'], ['c0', 'i32'], ['c1', 'i32'], ['T', 'i32'
  * (ξ = 0, c, t₀) in the ξ matrix), then runs body. Locals it declares: c, t0, tx, ty, tile, a0..a3, live1..3,
  * xi, rowXi, Wp4, step, planeStep.
  */
-function tileWalk(f: FunctionBuilder, step: number, body: () => void): void {
+function tileWalk(f: FunctionBuilder, step: number, body: () => void, listed = false): void {
   for (const n of ['c', 't0', 'tx', 'ty', 'tile', 'a0', 'a1', 'a2', 'a3', 'live1', 'live2', 'live3', 'xi', 'rowXi', 'Wp4', 'rowStep', 'planeStep', 'lane'])
     f.local('i32', n);
   f.get('Wp').i32Const(2).i32Shl().set('Wp4');
+  if (listed) {
+    // tile t₀ + l at plane (0, c) + tiles[t₀ + l] (the table has 3 entries of slack past T); `tile` is plane (0, c)
+    forLoop(f, 'c', 'c1', 1, () => f.get('c0'), () => {
+      f.get('plane').get('c').get('planeFloats').i32Mul().i32Const(2).i32Shl().i32Add().set('tile');
+      f.get('mat').get('c').get('ldT').i32Mul().i32Const(2).i32Shl().i32Add().set('rowXi');
+      forLoop(f, 't0', 'T', 4, () => f.i32Const(0), () => {
+        f.get('rowXi').get('t0').i32Const(2).i32Shl().i32Add().set('xi');
+        f.get('tiles').get('t0').i32Const(2).i32Shl().i32Add().set('lane');
+        f.get('tile').get('lane').i32Load().i32Add().set('a0');
+        for (let l = 1; l < 4; l++) {
+          f.get('t0').i32Const(l).i32Add().get('T').i32LtS().set(`live${l}`);
+          f.get('tile').get('lane').i32Load(4 * l).i32Add().get('a0').get(`live${l}`).select().set(`a${l}`);
+        }
+        body();
+      });
+    });
+    return;
+  }
   // past the last tile of a row: to the next tile row (`step` plane rows down), back to column 0
   f.get('Wp').get('TW').i32Sub().i32Const(4 * step).i32Mul().set('rowStep');
   // past the last tile row of plane (n, c): to plane (n + 1, c)
@@ -130,11 +154,11 @@ function xiRow(f: FunctionBuilder, xi: number): FunctionBuilder {
  * out = L·patch·Lᵀ (L is 4×a). A 3-wide row is loaded as 4 floats (the planes keep one float of slack past
  * their end); the fourth lane is never used.
  */
-export function emitTileGather(m: ModuleBuilder, name: string, L: SignMatrix, step: number): void {
+export function emitTileGather(m: ModuleBuilder, name: string, L: SignMatrix, step: number, listed = false): void {
   const a = L[0].length;
   if (L.length !== 4 || a < 2 || a > 4) throw new Error('wgGather: L must be 4×2, 4×3 or 4×4');
-  const params = [['plane', 'i32'], ['Wp', 'i32'], ['planeFloats', 'i32'], ...TILE_PARAMS, ['mat', 'i32'], ['ldT', 'i32']] as const;
-  m.func(`wgGather_${name}`, params, [], (f) => {
+  const params = [['plane', 'i32'], ['Wp', 'i32'], ['planeFloats', 'i32'], ...(listed ? LISTED_TILE_PARAMS : TILE_PARAMS), ['mat', 'i32'], ['ldT', 'i32']] as const;
+  m.func(`wgGather${listed ? 'Listed' : ''}_${name}`, params, [], (f) => {
     const rowsOfLane = Array.from({ length: 4 }, () => f.local('v128'));
     const tmp = Array.from({ length: 4 }, () => f.local('v128'));
     const D = Array.from({ length: a }, () => Array.from({ length: 4 }, () => f.local('v128')));
@@ -154,7 +178,7 @@ export function emitTileGather(m: ModuleBuilder, name: string, L: SignMatrix, st
           xiRow(f, 4 * i + j).get(out[i][j]).v128Store();
         }
       }
-    });
+    }, listed);
   });
 }
 
@@ -163,12 +187,12 @@ export function emitTileGather(m: ModuleBuilder, name: string, L: SignMatrix, st
  * patch = L·M·Lᵀ (L is b×4), stored where the patches tile the plane (b = step) or added where they overlap
  * (b > step; overlapping tiles add in lane order).
  */
-export function emitTileScatter(m: ModuleBuilder, name: string, L: SignMatrix, step: number): void {
+export function emitTileScatter(m: ModuleBuilder, name: string, L: SignMatrix, step: number, listed = false): void {
   const b = L.length;
   if (L[0].length !== 4 || b < 2 || b > 4 || b < step) throw new Error('wgScatter: L must be 2×4, 3×4 or 4×4, and patches must cover the plane');
   const add = b > step;
-  const params = [['mat', 'i32'], ['ldT', 'i32'], ...TILE_PARAMS, ['plane', 'i32'], ['Wp', 'i32'], ['planeFloats', 'i32']] as const;
-  m.func(`wgScatter_${name}`, params, [], (f) => {
+  const params = [['mat', 'i32'], ['ldT', 'i32'], ...(listed ? LISTED_TILE_PARAMS : TILE_PARAMS), ['plane', 'i32'], ['Wp', 'i32'], ['planeFloats', 'i32']] as const;
+  m.func(`wgScatter${listed ? 'Listed' : ''}_${name}`, params, [], (f) => {
     const M = Array.from({ length: 4 }, () => Array.from({ length: 4 }, () => f.local('v128')));
     const tmp = Array.from({ length: 4 }, () => f.local('v128'));
     const lanesRow = Array.from({ length: 4 }, () => f.local('v128'));
@@ -195,7 +219,7 @@ export function emitTileScatter(m: ModuleBuilder, name: string, L: SignMatrix, s
           if (l === 0) write(); else f.get(`live${l}`).if(write);
         }
       }
-    });
+    }, listed);
   });
 }
 
@@ -387,4 +411,9 @@ export function emitWinograd(m: ModuleBuilder): void {
   emitTileScatter(m, 'output', WINOGRAD_AT, 2);
   emitTileGather(m, 'outputGrad', transpose(WINOGRAD_AT), 2);
   emitTileScatter(m, 'inputGrad', transpose(WINOGRAD_BT), 2);
+  // over a listed subset of the tiles (active_winograd.ts)
+  emitTileGather(m, 'input', WINOGRAD_BT, 2, true);
+  emitTileScatter(m, 'output', WINOGRAD_AT, 2, true);
+  emitTileGather(m, 'outputGrad', transpose(WINOGRAD_AT), 2, true);
+  emitTileScatter(m, 'inputGrad', transpose(WINOGRAD_BT), 2, true);
 }
