@@ -170,36 +170,36 @@ function fromColumns(rt: WasmRuntime, src: number, Q: number, M: number, N: numb
   }
 }
 
+/**
+ * The two passes that multiply by the filters: the forward (blocks Y_o = Σ W_t·X_i over the input x) and the
+ * input gradient (blocks dX_i = Σ W_tᵀ·dY_o over dy, `transposed`), written to `out` in the image-major layout.
+ */
+function filterProducts(rt: WasmRuntime, src: Float32Array, w: Float32Array, out: Float32Array, p: Conv2dParams, transposed: boolean): void {
+  const HW = p.H * p.W, P = p.OH * p.OW;
+  const [inBlocks, inChans, outBlocks, outChans] = transposed ? [P, p.K, HW, p.C] : [HW, p.C, P, p.K];
+  const mark = rt.mark();
+  const srcPtr = rt.place(src), wPtr = rt.place(w);
+  const A = packFilters(rt, wPtr, p, transposed);
+  const B = packBlocks(rt, 'packB', srcPtr, inBlocks, 1, p.N, inChans * inBlocks, inChans, inBlocks);
+  const sums = rt.alloc(outBlocks * outChans * p.N);
+  const terms = Array.from({ length: outBlocks }, (): [number, number][] => []);
+  for (const { o, t, i } of pairs(p)) {
+    if (transposed) terms[i].push([t, o]);
+    else terms[o].push([t, i]);
+  }
+  sumsOfProducts(rt, sums, outBlocks, outChans, p.N, A, B, (q) => terms[q]);
+  fromColumns(rt, sums, outBlocks, outChans, p.N, out);
+  rt.reset(mark);
+}
+
 /** y = conv(x, w) (see the file comment). */
 export function conv2dPositions(rt: WasmRuntime, x: Float32Array, w: Float32Array, y: Float32Array, p: Conv2dParams): void {
-  const { N, C, K, H, W } = p;
-  const P = p.OH * p.OW, HW = H * W;
-  const mark = rt.mark();
-  const xPtr = rt.place(x), wPtr = rt.place(w);
-  const A = packFilters(rt, wPtr, p, false);
-  const B = packBlocks(rt, 'packB', xPtr, HW, 1, N, C * HW, C, HW);
-  const out = rt.alloc(P * K * N);
-  const byOutput = Array.from({ length: P }, (): [number, number][] => []);
-  for (const { o, t, i } of pairs(p)) byOutput[o].push([t, i]);
-  sumsOfProducts(rt, out, P, K, N, A, B, (o) => byOutput[o]);
-  fromColumns(rt, out, P, K, N, y);
-  rt.reset(mark);
+  filterProducts(rt, x, w, y, p, false);
 }
 
 /** dx = the transposed conv of dy with w. */
 export function conv2dBackwardInputPositions(rt: WasmRuntime, dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
-  const { N, C, K, H, W } = p;
-  const P = p.OH * p.OW, HW = H * W;
-  const mark = rt.mark();
-  const dyPtr = rt.place(dy), wPtr = rt.place(w);
-  const A = packFilters(rt, wPtr, p, true);
-  const B = packBlocks(rt, 'packB', dyPtr, P, 1, N, K * P, K, P);
-  const out = rt.alloc(HW * C * N);
-  const byInput = Array.from({ length: HW }, (): [number, number][] => []);
-  for (const { o, t, i } of pairs(p)) byInput[i].push([t, o]);
-  sumsOfProducts(rt, out, HW, C, N, A, B, (i) => byInput[i]);
-  fromColumns(rt, out, HW, C, N, dx);
-  rt.reset(mark);
+  filterProducts(rt, dy, w, dx, p, true);
 }
 
 /** dw = ∂⟨conv(x, w), dy⟩/∂w. */
