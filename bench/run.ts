@@ -178,8 +178,10 @@ async function main(): Promise<void> {
   const wants = (part: string) => !only || only.split(',').includes(part);
   if (wants('kernels') || wants('tfjs')) kernelTable(await benchKernels(), await benchWasm(), { torch: wants('kernels'), tfjs: wants('tfjs') });
   if (wants('pointwise')) pointwiseTable(benchPointwise());
-  if (wants('spark')) sparkTable(benchSpark());
+  // the ResNet step before SparK's: after SparK's 36M parameters in this process, the same step measured 342 ms
+  // against 241 ms alone (their resident blocks and the grown heap stay until the collector frees them)
   if (wants('resnet')) resnetTable();
+  if (wants('spark')) sparkTable(benchSpark());
   if (wants('spark') || wants('encoder')) encoderTable(benchSparseEncoder());
   if (wants('gpu')) await gpuTable();
 }
