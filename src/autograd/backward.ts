@@ -10,6 +10,7 @@ import { shapeStr, sameShape } from '../tensor/shape.ts';
 import { noGrad } from './mode.ts';
 import { add } from '../ops/elementwise.ts';
 import { onesLike } from '../tensor/create.ts';
+import { backend } from '../backend/registry.ts';
 
 export function runBackward(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void {
   if (!root.requiresGrad) {
@@ -80,8 +81,9 @@ export function clearGrads(params: Iterable<Tensor>, setToNone = true): void {
     if (setToNone || g.isOnDevice) {
       p.grad = null;
     } else {
-      // kept from step to step: into resident memory, where the optimizers read it in place
-      (g.makeResident().data as FloatArray).fill(0);
+      // kept from step to step: into resident memory, where the optimizers read it in place (and the threads zero it)
+      const data = g.makeResident().data as FloatArray;
+      if (!(data instanceof Float32Array && backend().resident?.zero(data))) data.fill(0);
       zeroedGrads.add(g);
     }
   }

@@ -61,6 +61,7 @@ export interface Backend {
    * WasmRuntime.residentFloat32), for long-lived float32 arrays: parameters, their kept gradients, optimizer state.
    * `zeros(n)`: a new resident array; `adopt(a)`: a itself when resident, else a resident copy. Either gives null
    * where there is no room, and a backend without such memory leaves this out: the caller keeps ordinary arrays.
+   * `zero(a)` zeroes a resident array (split over the threads) and says whether it could.
    */
-  resident?: { zeros(n: number): Float32Array | null; adopt(a: Float32Array): Float32Array | null };
+  resident?: { zeros(n: number): Float32Array | null; adopt(a: Float32Array): Float32Array | null; zero(a: Float32Array): boolean };
 }

@@ -42,6 +42,12 @@ const resident: Backend['resident'] = {
     copy?.set(a);
     return copy;
   },
+  zero: (a) => {
+    const rt = requireRuntime(), at = rt.addressOf(a);
+    if (at < 0) return false;
+    rt.zero(at, a.length);
+    return true;
+  },
 };
 
 export const cpuBackend: Backend = {
