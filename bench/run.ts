@@ -4,6 +4,7 @@
  * Where torch is missing the PyTorch column says so; nothing here is a test. TensorFlow.js (bench/ref/tfjs_ops.ts,
  * in child processes) adds its columns to the kernel table; both sides run with the same glibc malloc settings; bench/resnet.ts and bench/ref/torch_resnet_step.py
  * time a ResNet-18 training step; bench/sparse_encoder.ts the sparse encoder against its visible fraction.
+ * Each part of a run of several runs in a child process of its own (PARTS).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -170,16 +171,34 @@ async function gpuTable(): Promise<void> {
   if (!present.includes('headlessgl')) console.log('  (headless GL needs an X display: xvfb-run -a npm run bench)');
 }
 
+/**
+ * The parts of a run, each measured in a process of its own, as PyTorch's reference scripts are: in one process
+ * after the kernel tables, the ResNet step measured 337 ms against 241–265 ms alone (the heap and the wasm
+ * memory those tables grew stay with the process).
+ */
+const PARTS = ['kernels,tfjs', 'pointwise', 'resnet', 'spark', 'encoder', 'gpu'];
+
 async function main(): Promise<void> {
-  console.log(`sparkts bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}`);
   // 'kernels' (with PyTorch), 'tfjs' (the kernel table with TF.js), 'pointwise', 'resnet', 'spark' (with the
   // encoder sweep), 'encoder' (the sweep alone) or 'gpu' to run one part; a comma-separated list for several
   const only = process.env.SPARKTS_BENCH;
   const wants = (part: string) => !only || only.split(',').includes(part);
+  if (!process.env.SPARKTS_BENCH_PART) {
+    console.log(`sparkts bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}`);
+    const parts = PARTS.filter((part) => part.split(',').some(wants) && !(part === 'encoder' && wants('spark')));
+    if (parts.length > 1) {
+      for (const part of parts) {
+        const chosen = part.split(',').filter(wants).join(',');
+        const res = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+          stdio: 'inherit', env: { ...process.env, SPARKTS_BENCH: chosen, SPARKTS_BENCH_PART: '1' },
+        });
+        if (res.status !== 0) console.log(`bench part '${chosen}' failed (exit ${res.status ?? res.signal})`);
+      }
+      return;
+    }
+  }
   if (wants('kernels') || wants('tfjs')) kernelTable(await benchKernels(), await benchWasm(), { torch: wants('kernels'), tfjs: wants('tfjs') });
   if (wants('pointwise')) pointwiseTable(benchPointwise());
-  // the ResNet step before SparK's: after SparK's 36M parameters in this process, the same step measured 342 ms
-  // against 241 ms alone (their resident blocks and the grown heap stay until the collector frees them)
   if (wants('resnet')) resnetTable();
   if (wants('spark')) sparkTable(benchSpark());
   if (wants('spark') || wants('encoder')) encoderTable(benchSparseEncoder());

@@ -14,10 +14,9 @@
  * `gemmWasm` is the typed-array entry: it copies A, B (unless resident) and C when accumulating in, and C out. Float64
  * operands (gradient checks) go to the plain-JS gemm, which accumulates in doubles: the fast path is float32.
  * Threads: with the runtime's worker pool, a C narrower than ROW_SPLIT_MAX_N columns splits its rows over the
- * threads (each packing and multiplying its own rows); otherwise each `macro` call is split over its nc columns at multiples of NR
- * into pieces that the threads take as they come free (runTasks): macro(mc, js1 − js0, kc, pa, pb + js0·kc·4,
- * pcBlock + js0·4, ldc, acc, the thread's own tmp) on columns [js0, js1) of the same packed block, the calling
- * thread included. Packing stays on the calling thread.
+ * threads (each packing and multiplying its own rows); otherwise each `macro` call is split over its nc columns at multiples of NR:
+ * thread t runs macro(mc, js1 − js0, kc, pa, pb + js0·kc·4, pcBlock + js0·4, ldc, acc, its own tmp) on columns
+ * [js0, js1) of the same packed block, the calling thread included. Packing stays on the calling thread.
  * Left out: strided operands, alpha/beta other than 0/1.
  */
 import type { FloatArray } from '../../src/tensor/dtype.ts';
@@ -135,15 +134,13 @@ export function gemmPtr(p: GemmParams, aPtr: number, bPtr: number, cPtr: number,
     return;
   }
   const scratch = gemmScratch(rt, p);
-  const tmps = pool ? rt.threadAreas(MR * NR) : [];
+  const tmps = [scratch.tmp, ...Array.from({ length: threads - 1 }, () => rt.alloc(MR * NR))];
   const kern = rt.kernels as unknown as Record<string, (...args: number[]) => void>;
   for (const [name, args] of gemmCalls(p, aPtr, bPtr, cPtr, scratch)) {
     if (name === 'macro' && pool) {
       const [mc, nc, kc, pa, pb, pc, ldc, acc] = args;
       if (nc >= 2 * NR && mc * nc * kc >= PARALLEL_MIN_WORK) {
-        // column pieces handed out as the threads come free, each with its own edge-tile scratch
-        rt.runTasks(tmps, (local) => columnShares(nc, COLUMN_PIECES * threads).map(([js0, js1]) =>
-          [['macro', [mc, js1 - js0, kc, pa, pb + js0 * kc * 4, pc + js0 * 4, ldc, acc, local(0)]]]));
+        pool.run('macro', columnShares(nc, threads).map(([js0, js1], t) => [mc, js1 - js0, kc, pa, pb + js0 * kc * 4, pc + js0 * 4, ldc, acc, tmps[t]]));
         continue;
       }
     }
@@ -152,12 +149,9 @@ export function gemmPtr(p: GemmParams, aPtr: number, bPtr: number, cPtr: number,
   rt.reset(mark);
 }
 
-/** Column pieces per thread of a split macro block. */
-const COLUMN_PIECES = 2;
-
-/** Split nc columns into up to `parts` runs, each a multiple of NR wide (the last takes the rest). */
-function columnShares(nc: number, parts: number): [number, number][] {
-  const width = roundUp(Math.ceil(nc / parts), NR);
+/** Split nc columns into up to `threads` runs, each a multiple of NR wide (the last takes the rest). */
+function columnShares(nc: number, threads: number): [number, number][] {
+  const width = roundUp(Math.ceil(nc / threads), NR);
   const shares: [number, number][] = [];
   for (let js0 = 0; js0 < nc; js0 += width) shares.push([js0, Math.min(nc, js0 + width)]);
   return shares;
