@@ -2,9 +2,10 @@
  * `npm run bench`: measures sparkts's kernels and, in the same run on the same machine, PyTorch CPU
  * (bench/ref/torch_ops.py through Debian's python3-torch), then prints one table with the ratios.
  * Where torch is missing the PyTorch column says so; nothing here is a test. TensorFlow.js (bench/ref/tfjs_ops.ts,
- * in child processes) adds its columns to the kernel table; both sides run with the same glibc malloc settings; bench/resnet.ts and bench/ref/torch_resnet_step.py
- * time a ResNet-18 training step; bench/sparse_encoder.ts the sparse encoder against its visible fraction.
- * Each part of a run of several runs in a child process of its own (PARTS).
+ * in child processes) adds its columns to the kernel table; both sides run with the same glibc malloc settings.
+ * bench/resnet.ts and bench/ref/torch_resnet_step.py time a ResNet-18 training step; bench/sparse_encoder.ts the
+ * sparse encoder against its visible fraction. Each part of a run of several runs in a child process of its own
+ * (PARTS).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

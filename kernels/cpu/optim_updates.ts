@@ -8,12 +8,18 @@ import type { FloatArray } from '../../src/tensor/dtype.ts';
 
 export interface SgdConstants { lr: number; wd: number; mu: number; dampening: number; nesterov: boolean; first: boolean }
 
+/**
+ * The common case that has a loop of its own (here and in kernels/wasm/optim.ts): float32 arrays, no weight decay,
+ * not Nesterov, after the first step.
+ */
+export function isPlainSgd32(w: FloatArray, g: FloatArray, buf: FloatArray, c: SgdConstants): w is Float32Array {
+  return c.wd === 0 && !c.nesterov && !c.first && w instanceof Float32Array && g instanceof Float32Array && buf instanceof Float32Array;
+}
+
 /** d = g (+ wd·w); buf = d on the first step, else μ·buf + (1 − dampening)·d; w ← w − lr·(nesterov ? d + μ·buf : buf) */
 export function sgdMomentumUpdate(w: FloatArray, g: FloatArray, buf: FloatArray, c: SgdConstants, r: (x: number) => number): void {
   const { lr, wd, mu, dampening, nesterov, first } = c;
-  if (wd === 0 && !nesterov && !first && w instanceof Float32Array && g instanceof Float32Array && buf instanceof Float32Array) {
-    return sgdMomentumPlain32(w, g, buf, lr, mu, 1 - dampening);
-  }
+  if (isPlainSgd32(w, g, buf, c)) return sgdMomentumPlain32(w, g as Float32Array, buf as Float32Array, lr, mu, 1 - dampening);
   for (let i = 0, n = w.length; i < n; i++) {
     const d = wd !== 0 ? r(g[i] + wd * w[i]) : g[i];
     buf[i] = first ? d : mu * buf[i] + (1 - dampening) * d;

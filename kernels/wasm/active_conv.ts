@@ -33,7 +33,7 @@ import { ACT, ACT_SLOTS } from './module.ts';
 import { validRange } from './conv2d.ts';
 import { getRuntime, type WasmRuntime } from './runtime.ts';
 import {
-  activeConv2dBackwardInputWinograd, activeConv2dBackwardWeightWinograd, activeConv2dWinograd, activeWinogradApplies,
+  activeConv2dBackwardInputWinograd, activeConv2dBackwardWeightWinograd, activeConv2dWinograd, activeWinogradTiles,
 } from './active_winograd.ts';
 import type { WinogradOptions } from './winograd.ts';
 
@@ -127,7 +127,8 @@ export function activeConv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p:
   const rt = runtimeFor(p, x, w, y);
   if (!rt) return activeConv2d(x, w, y, p, sites);
   if (isDepthwise(p)) return depthwiseActive(rt, 'fwd', x as Float32Array, w as Float32Array, y as Float32Array, p, sites);
-  if (activeWinogradApplies(p, sites, opts)) return activeConv2dWinograd(rt, x as Float32Array, w as Float32Array, y as Float32Array, p, sites);
+  const active = activeWinogradTiles(p, sites, opts);
+  if (active) return activeConv2dWinograd(rt, x as Float32Array, w as Float32Array, y as Float32Array, p, sites, active);
   const Kg = p.K / p.groups, span = (p.C / p.groups) * p.R * p.S;
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
@@ -149,7 +150,8 @@ export function activeConv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx:
   const rt = runtimeFor(p, dy, w, dx);
   if (!rt) return activeConv2dBackwardInput(dy, w, dx, p, sites);
   if (isDepthwise(p)) return depthwiseActive(rt, 'in', dy as Float32Array, w as Float32Array, dx as Float32Array, p, sites);
-  if (activeWinogradApplies(p, sites, opts)) return activeConv2dBackwardInputWinograd(rt, dy as Float32Array, w as Float32Array, dx as Float32Array, p, sites);
+  const active = activeWinogradTiles(p, sites, opts);
+  if (active) return activeConv2dBackwardInputWinograd(rt, dy as Float32Array, w as Float32Array, dx as Float32Array, p, sites, active);
   const Kg = p.K / p.groups, span = (p.C / p.groups) * p.R * p.S;
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);
@@ -186,7 +188,8 @@ export function activeConv2dBackwardWeightWasm(x: FloatArray, dy: FloatArray, dw
   const rt = runtimeFor(p, x, dy, dw);
   if (!rt) return activeConv2dBackwardWeight(x, dy, dw, p, sites);
   if (isDepthwise(p)) return depthwiseActive(rt, 'w', x as Float32Array, dy as Float32Array, dw as Float32Array, p, sites);
-  if (activeWinogradApplies(p, sites, opts)) return activeConv2dBackwardWeightWinograd(rt, x as Float32Array, dy as Float32Array, dw as Float32Array, p, sites);
+  const active = activeWinogradTiles(p, sites, opts);
+  if (active) return activeConv2dBackwardWeightWinograd(rt, x as Float32Array, dy as Float32Array, dw as Float32Array, p, sites, active);
   const Kg = p.K / p.groups, span = (p.C / p.groups) * p.R * p.S;
   const mark = rt.mark();
   const { prm, sitesPtr } = setup(rt, p, sites);

@@ -15,7 +15,8 @@
  * A tile list is an i32 table of each tile's byte offset from its image's channel-0 plane, for the listed tile
  * kernels (winograd_module.ts). Every stage runs whole-tensor (the encoder's maps are small): the tile transforms
  * split channels over the threads, the 16 gemms are tasks. Where the sites are scattered (fewer than
- * MIN_SITES_PER_TILE per active tile on average), the im2col path is cheaper and active_conv.ts keeps the call.
+ * MIN_SITES_PER_TILE per active tile on average), the im2col path is cheaper and active_conv.ts keeps the call;
+ * activeWinogradTiles decides, and its tiles are the ones the passes run over.
  * kernels/cpu/active_conv.ts's `…Ref` functions are the reference twins.
  */
 import type { Conv2dParams } from '../cpu/conv2d.ts';
@@ -34,7 +35,9 @@ const MIN_SITES_PER_TILE = 2;
  * The tiles (t = (n·TH + ty)·TW + tx, ascending) whose outputs include a site, and whether they are whole: every
  * output of theirs inside the image is a site.
  */
-function activeTiles(p: Conv2dParams, sites: Int32Array, t: Tiling): { tiles: Int32Array; whole: boolean } {
+export interface ActiveTiles { tiles: Int32Array; whole: boolean }
+
+function activeTiles(p: Conv2dParams, sites: Int32Array, t: Tiling): ActiveTiles {
   const P = p.OH * p.OW, on = new Uint8Array(t.T);
   for (const site of sites) {
     const n = Math.floor(site / P), pos = site - n * P, oh = Math.floor(pos / p.OW), ow = pos - oh * p.OW;
@@ -52,10 +55,14 @@ function activeTiles(p: Conv2dParams, sites: Int32Array, t: Tiling): { tiles: In
   return { tiles, whole: outputs === sites.length };
 }
 
-/** Whether p's active-site passes run here: a Winograd shape with sites dense enough in their tiles. */
-export function activeWinogradApplies(p: Conv2dParams, sites: Int32Array, opts: WinogradOptions = {}): boolean {
-  if (!winogradApplies(p, opts) || sites.length === 0) return false;
-  return sites.length >= MIN_SITES_PER_TILE * activeTiles(p, sites, tiling(p, 2)).tiles.length;
+/**
+ * The active tiles where p's active-site passes run here (a Winograd shape with sites dense enough in their
+ * tiles), for the pass to use; else null.
+ */
+export function activeWinogradTiles(p: Conv2dParams, sites: Int32Array, opts: WinogradOptions = {}): ActiveTiles | null {
+  if (!winogradApplies(p, opts) || sites.length === 0) return null;
+  const active = activeTiles(p, sites, tiling(p, 2));
+  return sites.length >= MIN_SITES_PER_TILE * active.tiles.length ? active : null;
 }
 
 /** The tile table for planes of `chans` channels, planeFloats and Wp floats: 3 entries of slack past the list. */
@@ -70,7 +77,7 @@ function tileTable(rt: WasmRuntime, tiles: Int32Array, t: Tiling, chans: number,
 }
 
 /** out (N × chans × H × W) = the planes' H × W corner, 0 where keep is 0 (per image position n·H·W + pos). */
-function fromPlanes(rt: WasmRuntime, planes: number, planeH: number, planeW: number, chans: number, p: { N: number; H: number; W: number }, keep: Uint8Array, out: Float32Array): void {
+function maskedFromPlanes(rt: WasmRuntime, planes: number, planeH: number, planeW: number, chans: number, p: { N: number; H: number; W: number }, keep: Uint8Array, out: Float32Array): void {
   const { N, H, W } = p;
   const f32 = rt.f32, base = planes >>> 2;
   for (let n = 0; n < N; n++) {
@@ -86,10 +93,10 @@ function fromPlanes(rt: WasmRuntime, planes: number, planeH: number, planeW: num
 
 
 /** y = the active-site conv (0 off the sites). */
-export function activeConv2dWinograd(rt: WasmRuntime, x: Float32Array, w: Float32Array, y: Float32Array, p: Conv2dParams, sites: Int32Array): void {
+export function activeConv2dWinograd(rt: WasmRuntime, x: Float32Array, w: Float32Array, y: Float32Array, p: Conv2dParams, sites: Int32Array, active: ActiveTiles): void {
   const { N, C, K, OH, OW } = p;
   const t = tiling(p, 2);
-  const { tiles, whole } = activeTiles(p, sites, t), T = tiles.length, ld = Math.ceil(T / 4) * 4;
+  const { tiles, whole } = active, T = tiles.length, ld = Math.ceil(T / 4) * 4;
   const mark = rt.mark();
   const U = filterTransform(rt, SAME_3X3, w, p);
   const planes = inputPlanes(rt, SAME_3X3, x, p, t);
@@ -110,16 +117,16 @@ export function activeConv2dWinograd(rt: WasmRuntime, x: Float32Array, w: Float3
   } else {
     const isSite = new Uint8Array(N * OH * OW);
     for (const site of sites) isSite[site] = 1;
-    fromPlanes(rt, yp, t.Ho, t.Wo, K, { N, H: OH, W: OW }, isSite, y);
+    maskedFromPlanes(rt, yp, t.Ho, t.Wo, K, { N, H: OH, W: OW }, isSite, y);
   }
   rt.reset(mark);
 }
 
 /** dx = ∂⟨active-site conv, dy⟩/∂x. */
-export function activeConv2dBackwardInputWinograd(rt: WasmRuntime, dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams, sites: Int32Array): void {
+export function activeConv2dBackwardInputWinograd(rt: WasmRuntime, dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams, sites: Int32Array, active: ActiveTiles): void {
   const { N, C, K, H, W } = p;
   const t = tiling(p, 2);
-  const { tiles } = activeTiles(p, sites, t), T = tiles.length, ld = Math.ceil(T / 4) * 4;
+  const { tiles } = active, T = tiles.length, ld = Math.ceil(T / 4) * 4;
   const mark = rt.mark();
   const U = filterTransform(rt, SAME_3X3, w, p);
   const dyp = siteGradPlanes(rt, dy, p, sites, t);
@@ -166,10 +173,10 @@ function siteGradPlanes(rt: WasmRuntime, dy: Float32Array, p: Conv2dParams, site
 }
 
 /** dw = ∂⟨active-site conv, dy⟩/∂w. */
-export function activeConv2dBackwardWeightWinograd(rt: WasmRuntime, x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams, sites: Int32Array): void {
+export function activeConv2dBackwardWeightWinograd(rt: WasmRuntime, x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams, sites: Int32Array, active: ActiveTiles): void {
   const { C, K } = p;
   const t = tiling(p, 2);
-  const { tiles } = activeTiles(p, sites, t), T = tiles.length, ld = Math.ceil(T / 4) * 4;
+  const { tiles } = active, T = tiles.length, ld = Math.ceil(T / 4) * 4;
   const mark = rt.mark();
   const planes = inputPlanes(rt, SAME_3X3, x, p, t);
   const dyp = siteGradPlanes(rt, dy, p, sites, t);

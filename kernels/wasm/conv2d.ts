@@ -18,8 +18,8 @@
  * 3×3, stride 1, padding 1, one group, at least 16 channels and 4 rows and columns: Winograd F(2×2, 3×3)
  * (winograd.ts).
  * At most 9 output positions per image, at least 8 images and a filter of more than one tap:
- * conv2d_positions.ts, a gemm per output position over the taps inside the image. Few output positions per image (P < 256): conv2d_batched.ts runs chunks of
- * images side by side in one gemm.
+ * conv2d_positions.ts, a gemm per output position over the taps inside the image. Few output positions per image
+ * (P < 256): conv2d_batched.ts runs chunks of images side by side in one gemm.
  * Threads: with enough images (see imageThreads), each thread takes whole images — im2col, the packing and the
  * gemm blocks of each, as one program per thread (ThreadPool.runPrograms), with its own column and packing
  * buffers; the weight gradient sums per thread and adds the partial sums at the end. Otherwise images run one

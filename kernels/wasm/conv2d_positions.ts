@@ -99,7 +99,8 @@ function packFilters(rt: WasmRuntime, wPtr: number, p: Conv2dParams, transposed:
   const [sT, sK] = transposed ? [RS, p.C * RS] : [p.C * RS, RS];
   const m: Packed = { base: rt.alloc(RS * roundUp(rows, MR) * D), rowsP: roundUp(rows, MR), D };
   const tapBytes = m.rowsP * D * 4;
-  rt.runPieces(m.rowsP / MR, (s0, s1) => slices(D).map(([k0, kc]): ProgramCall => {
+  const depth = slices(D);
+  rt.runPieces(m.rowsP / MR, (s0, s1) => depth.map(([k0, kc]): ProgramCall => {
     const r0 = s0 * MR, total = Math.min(rows, s1 * MR) - r0;
     return ['packTaps', [wPtr + (r0 * sT + k0 * sK) * 4, sT, sK, RS, total, kc, packedAt(m, 0, k0, kc, r0), tapBytes]];
   }));
@@ -115,10 +116,11 @@ function packBlocks(
 ): Packed {
   const m: Packed = { base: 0, rowsP: roundUp(rows, kernel === 'packA' ? MR : NR), D };
   m.base = rt.alloc(blocks * m.rowsP * D);
+  const depth = slices(D);
   rt.runPieces(blocks, (q0, q1) => {
     const calls: ProgramCall[] = [];
     for (let q = q0; q < q1; q++) {
-      for (const [k0, kc] of slices(D)) calls.push([kernel, [src + (q * sQ + k0 * sK) * 4, sT, sK, rows, kc, packedAt(m, q, k0, kc)]]);
+      for (const [k0, kc] of depth) calls.push([kernel, [src + (q * sQ + k0 * sK) * 4, sT, sK, rows, kc, packedAt(m, q, k0, kc)]]);
     }
     return calls;
   });
@@ -133,6 +135,7 @@ function packBlocks(
 function sumsOfProducts(
   rt: WasmRuntime, out: number, blocks: number, M: number, ncols: number, a: Packed, b: Packed, terms: (q: number) => [number, number][],
 ): void {
+  const depth = slices(a.D);
   rt.runTasks(MR * NR, (local) => {
     const tasks: ProgramCall[][] = [];
     for (let q = 0; q < blocks; q++) {
@@ -145,7 +148,7 @@ function sumsOfProducts(
         }
         const calls: ProgramCall[] = [];
         for (const [t, u] of products) {
-          for (const [k0, kc] of slices(a.D)) {
+          for (const [k0, kc] of depth) {
             calls.push(['macro', [mc, ncols, kc, packedAt(a, t, k0, kc, i0), packedAt(b, u, k0, kc), pc, ncols * 4, calls.length > 0 ? 1 : 0, local(0)]]);
           }
         }

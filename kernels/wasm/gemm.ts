@@ -11,8 +11,9 @@
  * `gemmPtr` works on operands already in wasm memory (byte addresses), for conv's im2col buffers: it allocates
  * only its packing buffers. `gemmCalls` lists the same kernel calls for one thread with its own scratch, so that
  * a caller with many independent gemms (conv2d.ts, one per image) can give each thread a whole gemm as a program.
- * `gemmWasm` is the typed-array entry: it copies A, B (unless resident) and C when accumulating in, and C out. Float64
- * operands (gradient checks) go to the plain-JS gemm, which accumulates in doubles: the fast path is float32.
+ * `gemmWasm` is the typed-array entry: it copies A, B (unless resident) and C when accumulating in, and C out.
+ * Float64 operands (gradient checks) go to the plain-JS gemm, which accumulates in doubles: the fast path is
+ * float32.
  * Threads: with the runtime's worker pool, a C narrower than ROW_SPLIT_MAX_N columns splits its rows over the
  * threads (each packing and multiplying its own rows); otherwise each `macro` call is split over its nc columns at multiples of NR:
  * thread t runs macro(mc, js1 − js0, kc, pa, pb + js0·kc·4, pcBlock + js0·4, ldc, acc, its own tmp) on columns
@@ -56,19 +57,22 @@ export function gemmScratch(rt: WasmRuntime, p: GemmParams): GemmScratch {
   return gemmScratchAt(rt.alloc(gemmScratchFloats(p)), p);
 }
 
+/** Floats of the scratch's three parts (packed A, packed B, edge tile), each rounded up to stay 64-byte aligned. */
+function scratchParts(p: GemmParams): [number, number, number] {
+  const kcMax = Math.min(KC, p.K);
+  const part = (n: number) => roundUp(n, 16);
+  return [part(Math.min(MC, roundUp(p.M, MR)) * kcMax), part(Math.min(NC, roundUp(p.N, NR)) * kcMax), part(MR * NR)];
+}
+
 /** The floats of p's packing scratch (see gemmScratchAt). */
 export function gemmScratchFloats(p: GemmParams): number {
-  const kcMax = Math.min(KC, p.K);
-  // each part rounded up to 16 floats, so that every part stays 64-byte aligned
-  const part = (n: number) => Math.ceil(n / 16) * 16;
-  return part(Math.min(MC, roundUp(p.M, MR)) * kcMax) + part(Math.min(NC, roundUp(p.N, NR)) * kcMax) + part(MR * NR);
+  const [pa, pb, tmp] = scratchParts(p);
+  return pa + pb + tmp;
 }
 
 /** p's packing scratch laid out from byte address `base` (an absolute address, or a pool `local` one). */
 export function gemmScratchAt(base: number, p: GemmParams): GemmScratch {
-  const kcMax = Math.min(KC, p.K);
-  const part = (n: number) => Math.ceil(n / 16) * 16;
-  const pa = part(Math.min(MC, roundUp(p.M, MR)) * kcMax), pb = part(Math.min(NC, roundUp(p.N, NR)) * kcMax);
+  const [pa, pb] = scratchParts(p);
   return { pa: base, pb: base + 4 * pa, tmp: base + 4 * (pa + pb) };
 }
 

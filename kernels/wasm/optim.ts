@@ -6,7 +6,7 @@
  * other case. ResNet-18's 11.7M parameters: 25–35 ms per update as the JS loop.
  */
 import type { FloatArray } from '../../src/tensor/dtype.ts';
-import { sgdMomentumUpdate, type SgdConstants } from '../cpu/optim_updates.ts';
+import { isPlainSgd32, sgdMomentumUpdate, type SgdConstants } from '../cpu/optim_updates.ts';
 import { getRuntime, splitRange } from './runtime.ts';
 
 /** Elements per thread below which a parameter stays on the calling thread (BN vectors, biases). */
@@ -14,11 +14,8 @@ const PARALLEL_MIN = 1 << 16;
 
 export function sgdMomentumUpdateWasm(w: FloatArray, g: FloatArray, buf: FloatArray, c: SgdConstants, r: (x: number) => number): void {
   const rt = getRuntime();
-  const plain = c.wd === 0 && !c.nesterov && !c.first && r === Math.fround;
-  if (!rt || !plain || !(w instanceof Float32Array && g instanceof Float32Array && buf instanceof Float32Array)) {
-    return sgdMomentumUpdate(w, g, buf, c, r);
-  }
-  const [wP, gP, bP] = [w, g, buf].map((a) => rt.addressOf(a));
+  if (!rt || r !== Math.fround || !isPlainSgd32(w, g, buf, c)) return sgdMomentumUpdate(w, g, buf, c, r);
+  const [wP, gP, bP] = [w, g, buf].map((a) => rt.addressOf(a as Float32Array));
   if (wP < 0 || gP < 0 || bP < 0) return sgdMomentumUpdate(w, g, buf, c, r);
   const mark = rt.mark();
   const prm = rt.alloc(2 * 3);

@@ -396,10 +396,10 @@ export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme,
   } else {
     const V = inputTransform(rt, s, planes, p, t);
     const dM = outputGradTransform(rt, s, dyp, p, t);
-    dU = rt.alloc(16 * K * chans);
-    const target = dU;
+    const whole = rt.alloc(16 * K * chans);
     sixteenGemms(rt, { M: K, N: chans, K: T, transA: false, transB: true },
-      (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * chans * ldT * 4, (xi) => target + xi * K * chans * 4, { a: ldT, b: ldT });
+      (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * chans * ldT * 4, (xi) => whole + xi * K * chans * 4, { a: ldT, b: ldT });
+    dU = whole;
   }
   const dwPtr = rt.alloc(K * C * R * S);
   s.filterGrad(rt, dU, dwPtr, p);

@@ -1,10 +1,10 @@
 /**
  * The active-site convolution by Winograd over the active tiles (kernels/wasm/active_winograd.ts) against the
  * reference twins of kernels/cpu/active_conv.ts, on random sizes (odd and even) and channel counts with the
- * thresholds lowered, on the default runtime (every thread), with SparK-like masks: cells of 1 to 4 outputs kept at random, so
- * that tiles are wholly kept, wholly dropped, or (odd cells) kept in part, where the outputs off the sites must
- * be 0. Outputs start as NaN; off the sites (forward) and away from them (input gradient) the values must be
- * exactly 0, as in the reference.
+ * thresholds lowered, on the default runtime (every thread), with SparK-like masks: cells of 1 to 4 outputs kept
+ * at random, so that tiles are wholly kept, wholly dropped, or (odd cells) kept in part. Outputs start as NaN; off
+ * the sites the forward's outputs must be exactly 0, as in the reference (the input gradient's positions that no
+ * site reaches may carry rounding inside a partly kept tile: active_winograd.ts).
  * Tolerance: winograd.test.ts's normwise float32 bound, 2·(terms + 2)·u·S with S the scale of the filter bank
  * times the largest input (or output gradient at the sites) of the image; Winograd's rounding mixes a tile's
  * taps, so a plain sum's own magnitude does not bound it.
@@ -17,7 +17,7 @@ import {
 } from '../../../kernels/cpu/active_conv.ts';
 import type { Conv2dParams } from '../../../kernels/cpu/conv2d.ts';
 import { activeConv2dBackwardInputWasm, activeConv2dBackwardWeightWasm, activeConv2dWasm } from '../../../kernels/wasm/active_conv.ts';
-import { activeWinogradApplies } from '../../../kernels/wasm/active_winograd.ts';
+import { activeWinogradTiles } from '../../../kernels/wasm/active_winograd.ts';
 import { assertClose, randomF32, seeded, wasmOrSkip } from './helpers.ts';
 
 const always = { winogradMinChannels: 1, winogradMinSize: 1 };
@@ -102,7 +102,7 @@ test('active-site Winograd == reference restricted to the sites, on cell masks',
   fc.assert(fc.property(arb, ({ N, C, K, H, W, cell, keep, seed }) => {
     const p = params(N, C, K, H, W);
     const sites = cellSites(N, H, W, cell, keep, seeded(seed ^ 0x5bd1));
-    if (activeWinogradApplies(p, sites, always)) ran++;
+    if (activeWinogradTiles(p, sites, always)) ran++;
     check(p, sites, seed);
   }), { numRuns: 120 });
   assert.ok(ran > 40, `the Winograd path ran in ${ran} of 120 cases`);
@@ -113,11 +113,11 @@ test('active-site Winograd: SparK-sized masks take it by default; scattered site
   if (!wasmOrSkip('active-site Winograd thresholds')) return;
   const p = params(4, 32, 48, 24, 24);
   const sparkMask = cellSites(4, 24, 24, 8, 0.4, seeded(3));
-  assert.ok(activeWinogradApplies(p, sparkMask), 'cells of 8 at 24²');
+  assert.ok(activeWinogradTiles(p, sparkMask), 'cells of 8 at 24²');
   check(p, sparkMask, 11);
   const scattered = Int32Array.from({ length: 300 }, (_, i) => i * 7);
-  assert.not.ok(activeWinogradApplies(p, scattered), 'one site in most tiles');
-  assert.not.ok(activeWinogradApplies({ ...p, C: 8 }, sparkMask), 'too few channels');
+  assert.not.ok(activeWinogradTiles(p, scattered), 'one site in most tiles');
+  assert.not.ok(activeWinogradTiles({ ...p, C: 8 }, sparkMask), 'too few channels');
 });
 
 test.run();

@@ -2,7 +2,8 @@
  * The wasm conv2d passes (im2col + SIMD gemm, the 1×1 shortcut, the per-output-position gemms of tiny maps, the
  * depthwise f32x4 kernels) against the reference loops of kernels/cpu on random shapes: dense, grouped, depthwise,
  * depthwise with a channel multiplier; stride, padding, dilation, output sizes off by one (transposed convolutions
- * pass sizes with output padding), and fixed shapes that take each path. Outputs start as NaN so an element the kernel forgets shows up.
+ * pass sizes with output padding), and fixed shapes that take each path. Outputs start as NaN so an element the
+ * kernel forgets shows up.
  * Tolerance (helpers.ts): float32 sums of at most T = Cg·R·S + Kg·R·S + N·OH·OW products per output.
  */
 import { test } from 'uvu';

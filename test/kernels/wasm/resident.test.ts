@@ -39,6 +39,10 @@ test('resident arrays: zeros, in place, apart from the arena, valid after the me
   assert.ok(rt.memory.buffer.byteLength > before, 'grew');
   assert.equal([...a!.subarray(0, 4)], [1, 2, 3, 0]);
   assert.is(rt.addressOf(a!), a!.byteOffset);
+  rt.reset(big);
+  const after = rt.residentFloat32(8);
+  assert.ok(after && rt.addressOf(after) === after.byteOffset, 'an array allocated after the growth is found in place too');
+  rt.alloc(16);
   rt.f32[(a!.byteOffset >>> 2) + 3] = 9;
   assert.is(a![3], 9, 'the same memory');
   // refused while the arena is in use (a kernel's allocations would be reset over it)
