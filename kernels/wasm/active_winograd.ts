@@ -22,7 +22,7 @@
 import type { Conv2dParams } from '../cpu/conv2d.ts';
 import type { WasmRuntime } from './runtime.ts';
 import {
-  SAME_3X3, filterTransform, inputPlanes, sixteenGemms, tiling, winogradApplies, type Tiling, type WinogradOptions,
+  SAME_3X3, filterTransform, inputPlanes, xiGemms, tiling, winogradApplies, type Tiling, type WinogradOptions,
 } from './winograd.ts';
 
 /**
@@ -103,7 +103,7 @@ export function activeConv2dWinograd(rt: WasmRuntime, x: Float32Array, w: Float3
   const inTiles = tileTable(rt, tiles, t, C, t.Hp * t.Wp, t.Wp);
   const V = rt.alloc(16 * C * ld), M = rt.alloc(16 * K * ld);
   rt.runPieces(C, (c0, c1) => [['wgGatherListed_input', [planes, t.Wp, t.Hp * t.Wp, C, c0, c1, T, inTiles, V, ld]]]);
-  sixteenGemms(rt, { M: K, N: T, K: C, transA: false, transB: false },
+  xiGemms(rt, 16, { M: K, N: T, K: C, transA: false, transB: false },
     (xi) => U + xi * K * C * 4, (xi) => V + xi * C * ld * 4, (xi) => M + xi * K * ld * 4, { b: ld, c: ld });
   const yp = rt.alloc(N * K * t.Ho * t.Wo);
   rt.zero(yp, N * K * t.Ho * t.Wo);
@@ -133,7 +133,7 @@ export function activeConv2dBackwardInputWinograd(rt: WasmRuntime, dy: Float32Ar
   const dM = rt.alloc(16 * K * ld), dV = rt.alloc(16 * C * ld);
   const outTiles = tileTable(rt, tiles, t, K, t.Ho * t.Wo, t.Wo), inTiles = tileTable(rt, tiles, t, C, t.Hp * t.Wp, t.Wp);
   rt.runPieces(K, (k0, k1) => [['wgGatherListed_outputGrad', [dyp, t.Wo, t.Ho * t.Wo, K, k0, k1, T, outTiles, dM, ld]]]);
-  sixteenGemms(rt, { M: C, N: T, K, transA: true, transB: false },
+  xiGemms(rt, 16, { M: C, N: T, K, transA: true, transB: false },
     (xi) => U + xi * K * C * 4, (xi) => dM + xi * K * ld * 4, (xi) => dV + xi * C * ld * 4, { b: ld, c: ld });
   const dxp = rt.alloc(N * C * t.Hp * t.Wp);
   rt.zero(dxp, N * C * t.Hp * t.Wp);
@@ -184,7 +184,7 @@ export function activeConv2dBackwardWeightWinograd(rt: WasmRuntime, x: Float32Ar
   const inTiles = tileTable(rt, tiles, t, C, t.Hp * t.Wp, t.Wp), outTiles = tileTable(rt, tiles, t, K, t.Ho * t.Wo, t.Wo);
   rt.runPieces(C, (c0, c1) => [['wgGatherListed_input', [planes, t.Wp, t.Hp * t.Wp, C, c0, c1, T, inTiles, V, ld]]]);
   rt.runPieces(K, (k0, k1) => [['wgGatherListed_outputGrad', [dyp, t.Wo, t.Ho * t.Wo, K, k0, k1, T, outTiles, dM, ld]]]);
-  sixteenGemms(rt, { M: K, N: C, K: T, transA: false, transB: true },
+  xiGemms(rt, 16, { M: K, N: C, K: T, transA: false, transB: true },
     (xi) => dM + xi * K * ld * 4, (xi) => V + xi * C * ld * 4, (xi) => dU + xi * K * C * 4, { a: ld, b: ld });
   const dwPtr = rt.alloc(K * C * 9);
   SAME_3X3.filterGrad(rt, dU, dwPtr, p);

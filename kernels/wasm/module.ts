@@ -26,6 +26,7 @@ import { ModuleBuilder, type FunctionBuilder, type FuncRef } from './builder.ts'
 import { bump, bumpBy, forLoop, minI32, transpose4 } from './emit.ts';
 import { emitCopyPlanes, emitWinograd } from './winograd_module.ts';
 import { emitWinogradK4S2 } from './winograd_k4s2_module.ts';
+import { emitWinograd43 } from './winograd43_module.ts';
 import { emitMaxPool } from './maxpool_module.ts';
 import { emitLamb, emitSgd } from './lamb_module.ts';
 import { emitTaps } from './taps_module.ts';
@@ -108,6 +109,16 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   wgScatterListed_output(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, tiles: number,
     plane: number, Wp: number, planeFloats: number): void;
   wgScatterListed_inputGrad(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, tiles: number,
+    plane: number, Wp: number, planeFloats: number): void;
+  /** Winograd F(4×4, 3×3) (winograd43_module.ts): filter transforms over 36 ξ rows, tile kernels as above, tiles 4 apart. */
+  wgFilter43(w: number, kc0: number, kc1: number, KC: number, U: number): void;
+  wgFilterGrad43(dU: number, kc0: number, kc1: number, KC: number, dw: number): void;
+  wgFlipFilters(w: number, K: number, C: number, k0: number, k1: number, wt: number): void;
+  wgGather_input43(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
+    TH: number, TW: number, mat: number, ldT: number): void;
+  wgGather_outputGrad43(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
+    TH: number, TW: number, mat: number, ldT: number): void;
+  wgScatter_output43(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
     plane: number, Wp: number, planeFloats: number): void;
   /** The four-phase F(3×3, 2×2) of the k4 s2 p1 convolution (winograd_k4s2_module.ts); tile kernels as above, tiles 3 apart. */
   phaseSplit(x: number, H: number, W: number, xp: number, Hp: number, Wp: number, C: number, pl0: number, pl1: number): void;
@@ -1464,6 +1475,7 @@ export function buildKernelModule(opts: KernelModuleOptions): Uint8Array {
   m.func('zeroFill', [['ptr', 'i32'], ['bytes', 'i32']], [], (f) => { f.get('ptr').i32Const(0).get('bytes').memoryFill(); });
   emitWinograd(m);
   emitWinogradK4S2(m);
+  emitWinograd43(m);
   emitMaxPool(m);
   emitDwCorr(m);
   emitDwGrad(m);

@@ -334,6 +334,7 @@ const POOL_EXPORTS = [
   'wgGather_phaseInput', 'wgGather_phaseOutputGrad', 'wgScatter_phaseOutput', 'wgScatter_phaseInputGrad', 'lambDir', 'lambApply',
   'actGather', 'actScatter', 'actGatherOut', 'actScatterOut', 'packTaps', 'interleaveTaps', 'sgdMomentum',
   'wgGatherListed_input', 'wgGatherListed_outputGrad', 'wgScatterListed_output', 'wgScatterListed_inputGrad',
+  'wgFilter43', 'wgFilterGrad43', 'wgFlipFilters', 'wgGather_input43', 'wgGather_outputGrad43', 'wgScatter_output43',
   ...BINARY_OPS.map((op) => `binary_${op}` as const), ...UNARY_OPS.map((op) => `unary_${op}` as const),
   'bnStats', 'bnNorm', 'bnBwdSums', 'bnBwdDx', 'bnStatsRows', 'bnNormRows', 'bnBwdSumsRows', 'bnBwdDxRows',
 ] as const;

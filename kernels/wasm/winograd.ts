@@ -1,7 +1,8 @@
 /**
  * 3×3 convolutions with stride 1, padding 1 and one group (the SparK decoder's and ResNet's main convolutions) by
  * Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, 2015): each 2×2 block of outputs takes 16 multiplies
- * per channel pair instead of 36, so the gemms do 2.25× fewer flops than im2col's.
+ * per channel pair instead of 36, so the gemms do 2.25× fewer flops than im2col's. On maps of F43_MIN_SIZE and
+ * more, F(4×4, 3×3) (the F43 scheme below): 36 multiplies per 4×4 block, 4× fewer than im2col's.
  *
  * With d the 4×4 input patch of a tile (rows 2ty − 1 … 2ty + 2 of the zero-padded image), g a 3×3 filter and
  *   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1],
@@ -33,6 +34,15 @@ import { K4S2, k4s2Applies } from './winograd_k4s2.ts';
  */
 export const WINOGRAD_MIN_CHANNELS = 16;
 export const WINOGRAD_MIN_SIZE = 4;
+/**
+ * Rows and columns from which F(4×4, 3×3) runs instead of F(2×2, 3×3). Measured (N16, 2 threads, ms fwd / bwd
+ * input / bwd weight, F(2×2) → F(4×4); runs on this VM vary by 10–20%): C48→48 at 96² 47/45/50–62 → 40/39/57;
+ * C96 at 48² 40/43/48 → 28/28/35; C192 at 24² 39/40/43 → 26/24/28; C384 at 12² 34–39/35–39/38–40 → 27–29/28–29/
+ * 24–26; C64 at 16² 2.9–3.5/3.3/3.0–4.0 → 2.3–2.6/2.2–3.1/2.6–3.2; but C128 at 8² 2.3–3.0/2.5/2.2–2.7 →
+ * 3.0–3.8/2.8–3.4/2.4–3.1, C768 at 6² 48/48/42 → 61/64/42 and C256 at 4² 2.8/3.3/2.4 → 4.3/4.9/3.2, where tiles of
+ * 4 leave 16 to 64 gemm columns per image batch.
+ */
+export const F43_MIN_SIZE = 12;
 
 /**
  * Tests lower the thresholds to reach Winograd with small shapes (or raise them to Infinity to avoid it), and
@@ -40,6 +50,8 @@ export const WINOGRAD_MIN_SIZE = 4;
  */
 export interface WinogradOptions {
   winogradMinChannels?: number; winogradMinSize?: number; winogradChunkTiles?: number;
+  /** rows and columns from which F(4×4, 3×3) runs (default F43_MIN_SIZE; Infinity: never) */
+  winograd43MinSize?: number;
   /** F(2×2, 3×3)'s input gradient by the adjoint's scatter-add rather than as a forward conv (tests, timing) */
   winogradScatterInputGrad?: boolean;
 }
@@ -60,9 +72,11 @@ export function winogradApplies(p: Conv2dParams, opts: WinogradOptions = {}): bo
 export interface WinogradScheme {
   /** outputs per tile side */
   m: number;
+  /** input patch side, the transform's size: α² ξ entries, each a gemm (4, or 6 for F(4×4, 3×3)) */
+  alpha: number;
   /** suffixes of the tile kernels: wgGather_<input>, wgScatter_<output>, wgGather_<outputGrad>, wgScatter_<inputGrad> */
   kernels: { input: string; output: string; outputGrad: string; inputGrad: string };
-  /** input channels in the transform domain (U is 16 matrices of K × chans) */
+  /** input channels in the transform domain (U is α² matrices of K × chans) */
   chans(p: Conv2dParams): number;
   /** x (N, C, H, W) at xPtr into the zeroed input planes (N·chans planes of Hp × Wp) at planes */
   toPlanes(rt: WasmRuntime, xPtr: number, planes: number, p: Conv2dParams, t: Tiling): void;
@@ -76,14 +90,14 @@ export interface WinogradScheme {
 
 export type Tiling = ReturnType<typeof tiling>;
 
-/** Sizes shared by the passes: tiles of m × m outputs, their input planes, the ξ matrices' row length. */
-export function tiling(p: Conv2dParams, m: number) {
+/** Sizes shared by the passes: tiles of m × m outputs, their α × α input planes, the ξ matrices' row length. */
+export function tiling(p: Conv2dParams, m: number, alpha = 4) {
   const TH = Math.ceil(p.OH / m), TW = Math.ceil(p.OW / m);
   const T = p.N * TH * TW;
   return {
     TH, TW, T, ldT: Math.ceil(T / 4) * 4,
-    // input planes: whole tiles plus the 4×4 patch's reach
-    Hp: m * TH + 4 - m, Wp: m * TW + 4 - m,
+    // input planes: whole tiles plus the α×α patch's reach
+    Hp: m * TH + alpha - m, Wp: m * TW + alpha - m,
     // outputs (and output gradients) rounded up to whole tiles
     Ho: m * TH, Wo: m * TW,
   };
@@ -92,6 +106,7 @@ export function tiling(p: Conv2dParams, m: number) {
 /** F(2×2, 3×3): the input padded by 1 on each side; U = G·g·Gᵀ per filter. */
 export const SAME_3X3: WinogradScheme = {
   m: 2,
+  alpha: 4,
   kernels: { input: 'input', output: 'output', outputGrad: 'outputGrad', inputGrad: 'inputGrad' },
   chans: (p) => p.C,
   toPlanes(rt, xPtr, planes, p, t) {
@@ -110,11 +125,34 @@ export const SAME_3X3: WinogradScheme = {
   },
 };
 
+/**
+ * F(4×4, 3×3) (winograd43_module.ts has the matrices): the same convolution as SAME_3X3 with 6×6 patches of
+ * tiles 4 apart, 36 gemms of a quarter of the tiles each (9/16 of F(2×2, 3×3)'s gemm flops), for maps large
+ * enough that its tiles are not mostly padding (see F43_MIN_SIZE). Its input gradient always runs as a forward
+ * convolution with the flipped filters (inputGradAsForward); there is no scatter-add kernel for it.
+ */
+export const F43: WinogradScheme = {
+  m: 4,
+  alpha: 6,
+  kernels: { input: 'input43', output: 'output43', outputGrad: 'outputGrad43', inputGrad: '' },
+  chans: (p) => p.C,
+  toPlanes: SAME_3X3.toPlanes,
+  fromPlanes: SAME_3X3.fromPlanes,
+  filter(rt, wPtr, U, p) {
+    const KC = p.K * p.C;
+    rt.runPieces(KC, (a, b) => [['wgFilter43', [wPtr, a, b, KC, U]]]);
+  },
+  filterGrad(rt, dU, dwPtr, p) {
+    const KC = p.K * p.C;
+    rt.runPieces(KC, (a, b) => [['wgFilterGrad43', [dU, a, b, KC, dwPtr]]]);
+  },
+};
+
 export type WinogradPass = 'forward' | 'input' | 'weight';
 
 /** The scheme for pass `pass` of p (F(2×2, 3×3) or the four-phase k4 s2 one), or null where neither applies. */
 export function winogradScheme(p: Conv2dParams, opts: WinogradOptions = {}, pass: WinogradPass = 'forward'): WinogradScheme | null {
-  if (winogradApplies(p, opts)) return SAME_3X3;
+  if (winogradApplies(p, opts)) return Math.min(p.H, p.W) >= (opts.winograd43MinSize ?? F43_MIN_SIZE) ? F43 : SAME_3X3;
   if (k4s2Applies(p, opts, pass)) return K4S2;
   return null;
 }
@@ -138,6 +176,9 @@ export const CHUNK_TILES = 1024;
  * the caller waited ~60 ms per SparK step for a slower worker.
  */
 const WEIGHT_GRAD_RUNS = 8;
+
+/** Floats past dU that wgFilterGrad43 may read (it loads four filters at a time; see winograd43_module.ts). */
+const FILTER_GRAD_SLACK = 4;
 
 /** A chunk: tile rows [ty0, ty0 + TH) of image n, or (ty0 = 0, TH the image's tile rows) T / (TH·TW) whole images from n. */
 interface Chunk { n: number; ty0: number; TH: number; T: number }
@@ -178,25 +219,28 @@ function chunkPlanes(base: number, c: Chunk, chans: number, Hp: number, Wp: numb
   return base + (c.n * chans * Hp * Wp + c.ty0 * m * Wp) * 4;
 }
 
-/** The 16 gemms, one task each, handed out to the threads as they come free; each thread packs into its own scratch. */
-export function sixteenGemms(
-  rt: WasmRuntime, mm: { M: number; N: number; K: number; transA: boolean; transB: boolean },
+/**
+ * The `count` gemms of the ξ entries, one task each, handed out to the threads as they come free; each thread
+ * packs into its own scratch.
+ */
+export function xiGemms(
+  rt: WasmRuntime, count: number, mm: { M: number; N: number; K: number; transA: boolean; transB: boolean },
   a: (xi: number) => number, b: (xi: number) => number, c: (xi: number) => number, ld: { a?: number; b?: number; c?: number },
 ): void {
   const p = { ...mm, accumulate: false };
   rt.runTasks(gemmScratchFloats(p), (local) => {
     const scratch = gemmScratchAt(local(0), p);
-    return Array.from({ length: 16 }, (_, xi) => gemmCalls(p, a(xi), b(xi), c(xi), scratch, ld));
+    return Array.from({ length: count }, (_, xi) => gemmCalls(p, a(xi), b(xi), c(xi), scratch, ld));
   });
 }
 
-/** The 16 gemms of one chunk (program calls), the ξ matrices at a(ξ), b(ξ), c(ξ). */
+/** The `count` gemms of one chunk (program calls), the ξ matrices at a(ξ), b(ξ), c(ξ). */
 function chunkGemms(
-  p: GemmParams, a: (xi: number) => number, b: (xi: number) => number, c: (xi: number) => number,
+  count: number, p: GemmParams, a: (xi: number) => number, b: (xi: number) => number, c: (xi: number) => number,
   scratch: GemmScratch, ld: LeadingDims,
 ): ProgramCall[] {
   const calls: ProgramCall[] = [];
-  for (let xi = 0; xi < 16; xi++) calls.push(...gemmCalls(p, a(xi), b(xi), c(xi), scratch, ld));
+  for (let xi = 0; xi < count; xi++) calls.push(...gemmCalls(p, a(xi), b(xi), c(xi), scratch, ld));
   return calls;
 }
 
@@ -225,26 +269,26 @@ function outputGradPlanes(rt: WasmRuntime, dy: Float32Array, p: Conv2dParams, t:
   return whole;
 }
 
-/** V = Bᵀ·d·B of every tile of the input planes: 16 × chans × ldT floats (whole-tensor stage). */
+/** V = Bᵀ·d·B of every tile of the input planes: α² × chans × ldT floats (whole-tensor stage). */
 function inputTransform(rt: WasmRuntime, s: WinogradScheme, planes: number, p: Conv2dParams, t: Tiling): number {
   const chans = s.chans(p);
-  const V = rt.alloc(16 * chans * t.ldT);
+  const V = rt.alloc(s.alpha ** 2 * chans * t.ldT);
   rt.runPieces(chans, (c0, c1) => [[`wgGather_${s.kernels.input}`, [planes, t.Wp, t.Hp * t.Wp, chans, c0, c1, t.T, t.TH, t.TW, V, t.ldT]]]);
   return V;
 }
 
-/** dM = A·dy·Aᵀ of every tile of dy's planes: 16 × K × ldT floats (whole-tensor stage). */
+/** dM = A·dy·Aᵀ of every tile of dy's planes: α² × K × ldT floats (whole-tensor stage). */
 function outputGradTransform(rt: WasmRuntime, s: WinogradScheme, dyp: number, p: Conv2dParams, t: Tiling): number {
   const { K } = p;
-  const dM = rt.alloc(16 * K * t.ldT);
+  const dM = rt.alloc(s.alpha ** 2 * K * t.ldT);
   rt.runPieces(K, (k0, k1) => [[`wgGather_${s.kernels.outputGrad}`, [dyp, t.Wo, t.Ho * t.Wo, K, k0, k1, t.T, t.TH, t.TW, dM, t.ldT]]]);
   return dM;
 }
 
-/** U of every filter: 16 × K × chans floats. */
+/** U of every filter: α² × K × chans floats. */
 export function filterTransform(rt: WasmRuntime, s: WinogradScheme, w: Float32Array, p: Conv2dParams): number {
   const size = p.K * p.C * p.R * p.S;
-  const wPtr = rt.place(w, 0, size), U = rt.alloc(16 * p.K * s.chans(p));
+  const wPtr = rt.place(w, 0, size), U = rt.alloc(s.alpha ** 2 * p.K * s.chans(p));
   s.filter(rt, wPtr, U, p);
   return U;
 }
@@ -267,9 +311,9 @@ function forwardPasses(
   u: { at: (xi: number) => number; transposed: boolean },
 ): void {
   const { N, K, OH, OW } = p;
-  const t = tiling(p, s.m);
+  const t = tiling(p, s.m, s.alpha);
   const { TH, TW, T, ldT, Ho, Wo, Hp, Wp } = t;
-  const chans = s.chans(p);
+  const chans = s.chans(p), xis = s.alpha ** 2;
   const mark = rt.mark();
   const planes = inputPlanes(rt, s, x, p, t);
   const yp = rt.alloc(N * K * Ho * Wo);
@@ -278,19 +322,19 @@ function forwardPasses(
     // one task per chunk; each thread's area holds its V, M and packing scratch
     const ld = chunkLd(plan);
     const mm = { M: K, N: ld, K: chans, transA: u.transposed, transB: false, accumulate: false };
-    const vF = 16 * chans * ld, mF = 16 * K * ld;
+    const vF = xis * chans * ld, mF = xis * K * ld;
     rt.runTasks(vF + mF + gemmScratchFloats(mm), (local) => {
       const V = local(0), M = local(4 * vF), scratch = gemmScratchAt(local(4 * (vF + mF)), mm);
       return plan.flat().map((c): ProgramCall[] => [
         [`wgGather_${s.kernels.input}`, [chunkPlanes(planes, c, chans, Hp, Wp, s.m), Wp, Hp * Wp, chans, 0, chans, c.T, c.TH, TW, V, ld]],
-        ...chunkGemms({ ...mm, N: c.T }, u.at, (xi) => V + xi * chans * ld * 4, (xi) => M + xi * K * ld * 4, scratch, { b: ld, c: ld }),
+        ...chunkGemms(xis, { ...mm, N: c.T }, u.at, (xi) => V + xi * chans * ld * 4, (xi) => M + xi * K * ld * 4, scratch, { b: ld, c: ld }),
         [`wgScatter_${s.kernels.output}`, [M, ld, K, 0, K, c.T, c.TH, TW, chunkPlanes(yp, c, K, Ho, Wo, s.m), Wo, Ho * Wo]],
       ]);
     });
   } else {
     const V = inputTransform(rt, s, planes, p, t);
-    const M = rt.alloc(16 * K * ldT);
-    sixteenGemms(rt, { M: K, N: T, K: chans, transA: u.transposed, transB: false },
+    const M = rt.alloc(xis * K * ldT);
+    xiGemms(rt, xis, { M: K, N: T, K: chans, transA: u.transposed, transB: false },
       u.at, (xi) => V + xi * chans * ldT * 4, (xi) => M + xi * K * ldT * 4, { b: ldT, c: ldT });
     rt.runPieces(K, (k0, k1) => [[`wgScatter_${s.kernels.output}`, [M, ldT, K, k0, k1, T, TH, TW, yp, Wo, Ho * Wo]]]);
   }
@@ -321,13 +365,29 @@ function inputGradAsForward(rt: WasmRuntime, dy: Float32Array, w: Float32Array, 
   rt.reset(mark);
 }
 
+/**
+ * F(4×4, 3×3)'s input gradient, dx = conv(dy, w̃) as above. Flipping a filter maps its points a to 1/a, which
+ * 0, ±1, ±2, ∞ do not close under, so w̃ (C × K × 3 × 3) is written out (wgFlipFilters) and transformed itself.
+ */
+function inputGradAsForward43(rt: WasmRuntime, dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams, opts: WinogradOptions): void {
+  const { K, C } = p;
+  const mark = rt.mark();
+  const wPtr = rt.place(w, 0, K * C * 9), flipped = rt.alloc(K * C * 9), U = rt.alloc(36 * K * C);
+  rt.runPieces(K, (k0, k1) => [['wgFlipFilters', [wPtr, K, C, k0, k1, flipped]]]);
+  const q = { ...p, C: K, K: C };
+  F43.filter(rt, flipped, U, q);
+  forwardPasses(rt, F43, dy, dx, q, opts, { at: (xi) => U + xi * K * C * 4, transposed: false });
+  rt.reset(mark);
+}
+
 /** dx = ∂⟨conv(x, w), dy⟩/∂x for p with a scheme s. */
 export function conv2dBackwardInputWinograd(rt: WasmRuntime, s: WinogradScheme, dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams, opts: WinogradOptions = {}): void {
+  if (s === F43) return inputGradAsForward43(rt, dy, w, dx, p, opts);
   if (s === SAME_3X3 && !opts.winogradScatterInputGrad) return inputGradAsForward(rt, dy, w, dx, p, opts);
   const { N, C, K, H, W } = p;
-  const t = tiling(p, s.m);
+  const t = tiling(p, s.m, s.alpha);
   const { TH, TW, T, ldT, Hp, Wp, Ho, Wo } = t;
-  const chans = s.chans(p);
+  const chans = s.chans(p), xis = s.alpha ** 2;
   const mark = rt.mark();
   const dyp = outputGradPlanes(rt, dy, p, t);
   const U = filterTransform(rt, s, w, p);
@@ -338,20 +398,20 @@ export function conv2dBackwardInputWinograd(rt: WasmRuntime, s: WinogradScheme, 
     // one task per group of chunks: a thread adds its tiles' overlaps into images no other thread touches
     const ld = chunkLd(plan);
     const mm = { M: chans, N: ld, K, transA: true, transB: false, accumulate: false };
-    const mF = 16 * K * ld, vF = 16 * chans * ld;
+    const mF = xis * K * ld, vF = xis * chans * ld;
     rt.runTasks(mF + vF + gemmScratchFloats(mm), (local) => {
       const dM = local(0), dV = local(4 * mF), scratch = gemmScratchAt(local(4 * (mF + vF)), mm);
       return plan.map((chunks) => chunks.flatMap((c): ProgramCall[] => [
         [`wgGather_${s.kernels.outputGrad}`, [chunkPlanes(dyp, c, K, Ho, Wo, s.m), Wo, Ho * Wo, K, 0, K, c.T, c.TH, TW, dM, ld]],
-        ...chunkGemms({ ...mm, N: c.T }, (xi) => U + xi * K * chans * 4, (xi) => dM + xi * K * ld * 4, (xi) => dV + xi * chans * ld * 4,
+        ...chunkGemms(xis, { ...mm, N: c.T }, (xi) => U + xi * K * chans * 4, (xi) => dM + xi * K * ld * 4, (xi) => dV + xi * chans * ld * 4,
           scratch, { b: ld, c: ld }),
         [`wgScatter_${s.kernels.inputGrad}`, [dV, ld, chans, 0, chans, c.T, c.TH, TW, chunkPlanes(dxp, c, chans, Hp, Wp, s.m), Wp, Hp * Wp]],
       ]));
     });
   } else {
     const dM = outputGradTransform(rt, s, dyp, p, t);
-    const dV = rt.alloc(16 * chans * ldT);
-    sixteenGemms(rt, { M: chans, N: T, K, transA: true, transB: false },
+    const dV = rt.alloc(xis * chans * ldT);
+    xiGemms(rt, xis, { M: chans, N: T, K, transA: true, transB: false },
       (xi) => U + xi * K * chans * 4, (xi) => dM + xi * K * ldT * 4, (xi) => dV + xi * chans * ldT * 4, { b: ldT, c: ldT });
     rt.runPieces(chans, (c0, c1) => [[`wgScatter_${s.kernels.inputGrad}`, [dV, ldT, chans, c0, c1, T, TH, TW, dxp, Wp, Hp * Wp]]]);
   }
@@ -364,9 +424,9 @@ export function conv2dBackwardInputWinograd(rt: WasmRuntime, s: WinogradScheme, 
 /** dw = ∂⟨conv(x, w), dy⟩/∂w for p with a scheme s. */
 export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme, x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams, opts: WinogradOptions = {}): void {
   const { C, K, R, S } = p;
-  const t = tiling(p, s.m);
+  const t = tiling(p, s.m, s.alpha);
   const { T, ldT, TW, Hp, Wp, Ho, Wo } = t;
-  const chans = s.chans(p);
+  const chans = s.chans(p), xis = s.alpha ** 2;
   const mark = rt.mark();
   const planes = inputPlanes(rt, s, x, p, t);
   const dyp = outputGradPlanes(rt, dy, p, t);
@@ -377,17 +437,17 @@ export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme,
     // sums are added in order at the end. Whichever thread takes a run, the sums and their order are the same.
     const ld = chunkLd(plan);
     const mm = { M: K, N: chans, K: ld, transA: false, transB: true, accumulate: true };
-    const uF = 16 * K * chans, vF = 16 * chans * ld, mF = 16 * K * ld;
+    const uF = xis * K * chans, vF = xis * chans * ld, mF = xis * K * ld;
     const chunks = plan.flat();
     const runs = splitRange(chunks.length, WEIGHT_GRAD_RUNS);
-    const sums = rt.alloc(runs.length * uF);
+    const sums = rt.alloc(runs.length * uF + FILTER_GRAD_SLACK);
     rt.zero(sums, runs.length * uF);
     rt.runTasks(vF + mF + gemmScratchFloats(mm), (local) => {
       const V = local(0), dM = local(4 * vF), scratch = gemmScratchAt(local(4 * (vF + mF)), mm);
       return runs.map(([c0, c1], r) => chunks.slice(c0, c1).flatMap((c): ProgramCall[] => [
         [`wgGather_${s.kernels.input}`, [chunkPlanes(planes, c, chans, Hp, Wp, s.m), Wp, Hp * Wp, chans, 0, chans, c.T, c.TH, TW, V, ld]],
         [`wgGather_${s.kernels.outputGrad}`, [chunkPlanes(dyp, c, K, Ho, Wo, s.m), Wo, Ho * Wo, K, 0, K, c.T, c.TH, TW, dM, ld]],
-        ...chunkGemms({ ...mm, K: c.T }, (xi) => dM + xi * K * ld * 4, (xi) => V + xi * chans * ld * 4,
+        ...chunkGemms(xis, { ...mm, K: c.T }, (xi) => dM + xi * K * ld * 4, (xi) => V + xi * chans * ld * 4,
           (xi) => sums + (r * uF + xi * K * chans) * 4, scratch, { a: ld, b: ld }),
       ]));
     });
@@ -396,8 +456,8 @@ export function conv2dBackwardWeightWinograd(rt: WasmRuntime, s: WinogradScheme,
   } else {
     const V = inputTransform(rt, s, planes, p, t);
     const dM = outputGradTransform(rt, s, dyp, p, t);
-    const whole = rt.alloc(16 * K * chans);
-    sixteenGemms(rt, { M: K, N: chans, K: T, transA: false, transB: true },
+    const whole = rt.alloc(xis * K * chans + FILTER_GRAD_SLACK);
+    xiGemms(rt, xis, { M: K, N: chans, K: T, transA: false, transB: true },
       (xi) => dM + xi * K * ldT * 4, (xi) => V + xi * chans * ldT * 4, (xi) => whole + xi * K * chans * 4, { a: ldT, b: ldT });
     dU = whole;
   }

@@ -43,6 +43,7 @@ export function k4s2Applies(p: Conv2dParams, opts: WinogradOptions = {}, pass: W
 
 export const K4S2: WinogradScheme = {
   m: 3,
+  alpha: 4,
   kernels: { input: 'phaseInput', output: 'phaseOutput', outputGrad: 'phaseOutputGrad', inputGrad: 'phaseInputGrad' },
   chans: (p) => 4 * p.C,
   toPlanes(rt, xPtr, planes, p, t) {

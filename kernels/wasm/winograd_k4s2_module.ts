@@ -18,11 +18,11 @@
  */
 import type { FunctionBuilder, ModuleBuilder } from './builder.ts';
 import { forLoop, transpose4 } from './emit.ts';
-import { emitTileGather, emitTileScatter, transpose, type SignMatrix } from './winograd_module.ts';
+import { emitTileGather, emitTileScatter, transpose, type TransformMatrix } from './winograd_module.ts';
 
 /** F(3, 2) at the points 0, 1, −1, ∞: y = Aᵀ[(G·g) ⊙ (Bᵀ·d)] on 4 inputs d, for y_i = g₀·d_i + g₁·d_{i+1}. */
-export const PHASE_BT: SignMatrix = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]];
-export const PHASE_AT: SignMatrix = [[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]];
+export const PHASE_BT: TransformMatrix = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]];
+export const PHASE_AT: TransformMatrix = [[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]];
 
 /** phaseSplit ('split') and phaseMerge ('merge'): see the header; `img` is the (N, C, H, W) side. */
 function emitPhaseCopy(m: ModuleBuilder, name: string, dir: 'split' | 'merge'): void {

@@ -1,17 +1,17 @@
 /**
  * The WebAssembly tile transforms of the Winograd convolutions (winograd.ts has the math and the driver): here
  * F(2×2, 3×3)'s, emitted for tiles 2 apart; winograd_k4s2_module.ts emits F(3×3, 2×2)'s with the same code for
- * tiles 3 apart. Tiles are numbered t = (n·TH + ty)·TW + tx over every image n, tile row ty < TH and column tx <
+ * tiles 3 apart, winograd43_module.ts F(4×4, 3×3)'s for tiles 4 apart (6×6 transforms). Tiles are numbered t = (n·TH + ty)·TW + tx over every image n, tile row ty < TH and column tx <
  * TW; with tiles m apart, tile (ty, tx) of a plane starts at row m·ty, column m·tx. A "ξ matrix" holds, for each
- * of the 16 entries ξ of a 4×4 tile transform, a (channels × T) matrix with rows ldT floats apart: element
+ * of the α² entries ξ of an α×α tile transform (α = 4, or 6), a (channels × T) matrix with rows ldT floats apart: element
  * (ξ, c, t) at mat + ((ξ·chans + c)·ldT + t)·4.
  *
  *   wgGather_<name>(plane, Wp, planeFloats, chans, c0, c1, T, TH, TW, mat, ldT)
  *       for channels c ∈ [c0, c1) and every tile t: the a×a patch of plane (n, c) at the tile (planes
  *       planeFloats apart, rows Wp floats apart, plane (n, c) = n·chans + c) becomes L·patch·Lᵀ, written to the
- *       ξ matrix (a = 4, L = Bᵀ: the input transform; a = m, L = A: the output gradient's transform).
+ *       ξ matrix (a = α, L = Bᵀ: the input transform; a = m, L = A: the output gradient's transform).
  *   wgScatter_<name>(mat, ldT, chans, c0, c1, T, TH, TW, plane, Wp, planeFloats)
- *       the reverse: the 4×4 ξ entries of tile t become L·M·Lᵀ (b×b), stored into (b = m, L = Aᵀ: the output
+ *       the reverse: the α×α ξ entries of tile t become L·M·Lᵀ (b×b), stored into (b = m, L = Aᵀ: the output
  *       transform) or added onto (b = 4, L = B: the input gradient, tiles overlap) plane (n, c) at the tile.
  *   wgGatherListed_<name>, wgScatterListed_<name>: the same over T listed tiles instead of all (TH, TW are replaced
  *       by `tiles`, an i32 table of each tile's byte offset from its image's channel-0 plane, with 3 entries of
@@ -29,39 +29,43 @@
 import type { FuncRef, FunctionBuilder, ModuleBuilder } from './builder.ts';
 import { bumpBy, forLoop, transpose4 } from './emit.ts';
 
-/** A matrix of 0 / ±1 entries, rows of coefficients. */
-export type SignMatrix = readonly (readonly number[])[];
+/** A transform matrix, rows of coefficients (0 / ±1 for F(2×2, 3×3) and F(3×3, 2×2); small integers for F(4×4, 3×3)). */
+export type TransformMatrix = readonly (readonly number[])[];
 
-/** Pushes Σ coeffs[k]·locals[k] (coefficients 0 or ±1, summed left to right), or a zero vector. */
-function signCombo(f: FunctionBuilder, coeffs: readonly number[], locals: readonly number[]): void {
+/**
+ * Pushes Σ coeffs[k]·locals[k], summed left to right, or a zero vector: coefficients ±1 as adds and subtracts,
+ * others (F(4×4, 3×3)'s 2, 4, 5, 8) as a multiply by the splatted constant.
+ */
+export function combo(f: FunctionBuilder, coeffs: readonly number[], locals: readonly number[]): void {
   let first = true;
   coeffs.forEach((c, k) => {
     if (c === 0) return;
-    if (c !== 1 && c !== -1) throw new Error(`signCombo: coefficient ${c}`);
+    const unit = c === 1 || c === -1;
     f.get(locals[k]);
+    if (!unit) f.v128ConstF32([Math.abs(c), Math.abs(c), Math.abs(c), Math.abs(c)]).f32x4Mul();
     if (first) {
-      if (c === -1) f.f32x4Neg();
+      if (c < 0) f.f32x4Neg();
       first = false;
-    } else if (c === 1) f.f32x4Add();
+    } else if (c > 0) f.f32x4Add();
     else f.f32x4Sub();
   });
   if (first) f.v128ConstF32([0, 0, 0, 0]);
 }
 
 /** out[i][j] = Σ_r Σ_s L[i][r]·L[j][s]·inp[r][s] into fresh v128 locals (rows of L first, then columns). */
-function sandwich(f: FunctionBuilder, L: SignMatrix, inp: number[][]): number[][] {
+function sandwich(f: FunctionBuilder, L: TransformMatrix, inp: number[][]): number[][] {
   const rows = L.length, inner = L[0].length;
   const half = Array.from({ length: rows }, () => Array.from({ length: inner }, () => f.local('v128')));
   for (let i = 0; i < rows; i++) {
     for (let s = 0; s < inner; s++) {
-      signCombo(f, L[i], inp.map((row) => row[s]));
+      combo(f, L[i], inp.map((row) => row[s]));
       f.set(half[i][s]);
     }
   }
   const out = Array.from({ length: rows }, () => Array.from({ length: rows }, () => f.local('v128')));
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < rows; j++) {
-      signCombo(f, L[j], half[i]);
+      combo(f, L[j], half[i]);
       f.set(out[i][j]);
     }
   }
@@ -150,32 +154,34 @@ function xiRow(f: FunctionBuilder, xi: number): FunctionBuilder {
 }
 
 /**
- * wgGather_<name>: a×a patches (a = L's column count, 2 to 4) of tiles `step` apart to the 16 ξ rows,
- * out = L·patch·Lᵀ (L is 4×a). A 3-wide row is loaded as 4 floats (the planes keep one float of slack past
- * their end); the fourth lane is never used.
+ * wgGather_<name>: a×a patches (a = L's column count, 2 to 6) of tiles `step` apart to the α² ξ rows,
+ * out = L·patch·Lᵀ (L is α×a, α = 4 or 6; ξ = α·i + j). A patch row is loaded as 4 floats (2 where a = 2), and
+ * a row wider than 4 as 4 + 2 (the planes keep slack past their end); lanes past a are never used.
  */
-export function emitTileGather(m: ModuleBuilder, name: string, L: SignMatrix, step: number, listed = false): void {
-  const a = L[0].length;
-  if (L.length !== 4 || a < 2 || a > 4) throw new Error('wgGather: L must be 4×2, 4×3 or 4×4');
+export function emitTileGather(m: ModuleBuilder, name: string, L: TransformMatrix, step: number, listed = false): void {
+  const alpha = L.length, a = L[0].length;
+  if ((alpha !== 4 && alpha !== 6) || a < 2 || a > 6) throw new Error('wgGather: L must be 4×a or 6×a with a from 2 to 6');
   const params = [['plane', 'i32'], ['Wp', 'i32'], ['planeFloats', 'i32'], ...(listed ? LISTED_TILE_PARAMS : TILE_PARAMS), ['mat', 'i32'], ['ldT', 'i32']] as const;
   m.func(`wgGather${listed ? 'Listed' : ''}_${name}`, params, [], (f) => {
     const rowsOfLane = Array.from({ length: 4 }, () => f.local('v128'));
     const tmp = Array.from({ length: 4 }, () => f.local('v128'));
-    const D = Array.from({ length: a }, () => Array.from({ length: 4 }, () => f.local('v128')));
+    const D = Array.from({ length: a }, () => Array.from({ length: a > 4 ? 8 : 4 }, () => f.local('v128')));
     tileWalk(f, step, () => {
-      // D[r][s] = the lanes' patch element (r, s): row r of each lane, transposed
+      // D[r][s] = the lanes' patch element (r, s): row r of each lane, transposed (columns 4 on in a second pass)
       for (let r = 0; r < a; r++) {
-        for (let l = 0; l < 4; l++) {
-          patchRow(f, l, r);
-          if (a === 2) f.v128Load64Zero(); else f.v128Load();
-          f.set(rowsOfLane[l]);
+        for (const c0 of a > 4 ? [0, 4] : [0]) {
+          for (let l = 0; l < 4; l++) {
+            patchRow(f, l, r);
+            if (a - c0 <= 2) f.v128Load64Zero(4 * c0); else f.v128Load(4 * c0);
+            f.set(rowsOfLane[l]);
+          }
+          transpose4(f, rowsOfLane, tmp, D[r].slice(c0, c0 + 4));
         }
-        transpose4(f, rowsOfLane, tmp, D[r]);
       }
       const out = sandwich(f, L, D.map((row) => row.slice(0, a)));
-      for (let i = 0; i < 4; i++) {
-        for (let j = 0; j < 4; j++) {
-          xiRow(f, 4 * i + j).get(out[i][j]).v128Store();
+      for (let i = 0; i < alpha; i++) {
+        for (let j = 0; j < alpha; j++) {
+          xiRow(f, alpha * i + j).get(out[i][j]).v128Store();
         }
       }
     }, listed);
@@ -183,22 +189,23 @@ export function emitTileGather(m: ModuleBuilder, name: string, L: SignMatrix, st
 }
 
 /**
- * wgScatter_<name>: the 16 ξ rows to b×b patches (b = L's row count, 2 to 4) of tiles `step` apart,
- * patch = L·M·Lᵀ (L is b×4), stored where the patches tile the plane (b = step) or added where they overlap
+ * wgScatter_<name>: the α² ξ rows to b×b patches (b = L's row count, 2 to 4; L is b×α, α = 4 or 6) of tiles
+ * `step` apart, patch = L·M·Lᵀ, stored where the patches tile the plane (b = step) or added where they overlap
  * (b > step; overlapping tiles add in lane order).
  */
-export function emitTileScatter(m: ModuleBuilder, name: string, L: SignMatrix, step: number, listed = false): void {
-  const b = L.length;
-  if (L[0].length !== 4 || b < 2 || b > 4 || b < step) throw new Error('wgScatter: L must be 2×4, 3×4 or 4×4, and patches must cover the plane');
+export function emitTileScatter(m: ModuleBuilder, name: string, L: TransformMatrix, step: number, listed = false): void {
+  const b = L.length, alpha = L[0].length;
+  if ((alpha !== 4 && alpha !== 6) || b < 2 || b > 4 || b < step) throw new Error('wgScatter: L must be b×4 or b×6 with b from 2 to 4, and patches must cover the plane');
   const add = b > step;
+  if (add && b !== 4) throw new Error('wgScatter: overlapping patches must be 4 wide');
   const params = [['mat', 'i32'], ['ldT', 'i32'], ...(listed ? LISTED_TILE_PARAMS : TILE_PARAMS), ['plane', 'i32'], ['Wp', 'i32'], ['planeFloats', 'i32']] as const;
   m.func(`wgScatter${listed ? 'Listed' : ''}_${name}`, params, [], (f) => {
-    const M = Array.from({ length: 4 }, () => Array.from({ length: 4 }, () => f.local('v128')));
+    const M = Array.from({ length: alpha }, () => Array.from({ length: alpha }, () => f.local('v128')));
     const tmp = Array.from({ length: 4 }, () => f.local('v128'));
     const lanesRow = Array.from({ length: 4 }, () => f.local('v128'));
     const zero = f.local('v128');
     tileWalk(f, step, () => {
-      for (let r = 0; r < 4; r++) for (let s = 0; s < 4; s++) xiRow(f, 4 * r + s).v128Load().set(M[r][s]);
+      for (let r = 0; r < alpha; r++) for (let s = 0; s < alpha; s++) xiRow(f, alpha * r + s).v128Load().set(M[r][s]);
       const out = sandwich(f, L, M);
       for (let i = 0; i < b; i++) {
         // lanesRow[l] = row i of lane l's patch
@@ -207,13 +214,13 @@ export function emitTileScatter(m: ModuleBuilder, name: string, L: SignMatrix, s
         for (let l = 0; l < 4; l++) {
           const write = () => {
             if (add) {
-              if (b !== 4) throw new Error('wgScatter: overlapping patches must be 4 wide');
               patchRow(f, l, i);
               patchRow(f, l, i).v128Load().get(lanesRow[l]).f32x4Add().v128Store();
+            } else if (b === 4) {
+              patchRow(f, l, i).get(lanesRow[l]).v128Store();
             } else {
               patchRow(f, l, i).get(lanesRow[l]).v128Store64Lane(0);
               if (b === 3) patchRow(f, l, i).get(lanesRow[l]).f32x4ExtractLane(2).f32Store(8);
-              if (b === 4) throw new Error('wgScatter: 4-wide stores are not needed');
             }
           };
           if (l === 0) write(); else f.get(`live${l}`).if(write);
@@ -242,9 +249,9 @@ export function emitCopyPlanes(m: ModuleBuilder, copyRows: FuncRef): void {
 }
 
 /** F(2×2, 3×3)'s transform matrices (Lavin & Gray): y = Aᵀ[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]A on a 4×4 input tile d. */
-export const WINOGRAD_BT: SignMatrix = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
-export const WINOGRAD_AT: SignMatrix = [[1, 1, 1, 0], [0, 1, -1, -1]];
-export const transpose = (L: SignMatrix): SignMatrix => L[0].map((_, j) => L.map((row) => row[j]));
+export const WINOGRAD_BT: TransformMatrix = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
+export const WINOGRAD_AT: TransformMatrix = [[1, 1, 1, 0], [0, 1, -1, -1]];
+export const transpose = (L: TransformMatrix): TransformMatrix => L[0].map((_, j) => L.map((row) => row[j]));
 
 /**
  * The four transforms: input d → Bᵀ·d·B, output M → Aᵀ·M·A, output gradient dY → A·dY·Aᵀ and input gradient
