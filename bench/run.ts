@@ -19,7 +19,7 @@ import { benchGpu } from './gpu.ts';
 import { tfjsReference, type TfjsRow } from './tfjs.ts';
 import { benchResnetStep, RESNET_STEP } from './resnet.ts';
 import { benchSparseEncoder, ENCODER_SWEEP, type EncoderRow } from './sparse_encoder.ts';
-import { MALLOC_TUNING, relaunchWithMallocTuning, wantsMallocRelaunch } from '../src/cli/allocator.ts';
+import { MALLOC_TUNING, relaunchTuned, wantsTunedRelaunch } from '../src/cli/allocator.ts';
 
 type RefRow = { gflops: number; ms: number };
 
@@ -206,6 +206,7 @@ async function main(): Promise<void> {
   if (wants('gpu')) await gpuTable();
 }
 
-// sparkts runs with the same malloc settings as PyTorch's reference runs (src/cli/allocator.ts, torchEnv above)
-if (wantsMallocRelaunch()) process.exitCode = (await relaunchWithMallocTuning()) ?? (await main(), 0);
+// sparkts runs with the same malloc settings as PyTorch's reference runs (src/cli/allocator.ts, torchEnv above),
+// and with the training commands' node flags
+if (wantsTunedRelaunch()) process.exitCode = (await relaunchTuned()) ?? (await main(), 0);
 else await main();

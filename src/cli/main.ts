@@ -9,7 +9,7 @@ import { getRuntime, wasmDescription } from '../../kernels/wasm/runtime.ts';
 
 const VERSION = '0.1.0';
 import { helpText, UsageError, type FlagSpecs } from './args.ts';
-import { relaunchWithMallocTuning, wantsMallocRelaunch } from './allocator.ts';
+import { relaunchTuned, wantsTunedRelaunch } from './allocator.ts';
 import { pretrain, PRETRAIN_FLAGS, PRETRAIN_SUMMARY } from './pretrain.ts';
 import { finetune, FINETUNE_FLAGS, FINETUNE_SUMMARY } from './finetune.ts';
 import { reconstruct, RECONSTRUCT_FLAGS, RECONSTRUCT_SUMMARY } from './reconstruct.ts';
@@ -63,9 +63,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText(name, command.summary, command.flags));
     return 0;
   }
-  // the training commands run again with glibc's allocator told to keep freed memory (allocator.ts)
-  if ((name === 'pretrain' || name === 'finetune') && wantsMallocRelaunch()) {
-    const code = await relaunchWithMallocTuning();
+  // the training commands run again with glibc's allocator told to keep freed memory and V8's collector on the
+  // main thread only (allocator.ts)
+  if ((name === 'pretrain' || name === 'finetune') && wantsTunedRelaunch()) {
+    const code = await relaunchTuned();
     if (code !== null) return code;
   }
   try {
