@@ -20,9 +20,10 @@
  * At most 9 output positions per image, at least 8 images and a filter of more than one tap:
  * conv2d_positions.ts, a gemm per output position over the taps inside the image. Few output positions per image
  * (P < 256): conv2d_batched.ts runs chunks of images side by side in one gemm.
- * Threads: with enough images (see imageThreads), each thread takes whole images — im2col, the packing and the
- * gemm blocks of each, as one program per thread (ThreadPool.runPrograms), with its own column and packing
- * buffers; the weight gradient sums per thread and adds the partial sums at the end. Otherwise images run one
+ * Threads: with enough images (see imageThreads), images go whole to the threads as tasks (im2col, the packing
+ * and the gemm blocks of one image; ThreadPool.runTasks), each thread with its own column and packing buffers, so
+ * a thread slowed by other work takes fewer of them; the weight gradient gives each thread a fixed run of images
+ * (deterministic sums) and adds the partial sums at the end. Otherwise images run one
  * after another and only the gemm's large macro blocks split over the threads (gemmPtr). Depthwise stays on the
  * calling thread.
  * Left out: bias (an op adds it), other layouts.
@@ -31,7 +32,7 @@ import type { FloatArray } from '../../src/tensor/dtype.ts';
 import {
   conv2d, conv2dBackwardInput, conv2dBackwardWeight, type Conv2dParams,
 } from '../cpu/conv2d.ts';
-import { gemmCalls, gemmPtr, gemmScratch, gemmScratchAt, gemmScratchFloats } from './gemm.ts';
+import { gemmCalls, gemmPtr, gemmScratchAt, gemmScratchFloats } from './gemm.ts';
 import {
   batchesImages, conv2dBackwardInputBatched, conv2dBackwardWeightBatched, conv2dBatched, type BatchOptions,
 } from './conv2d_batched.ts';
@@ -42,7 +43,7 @@ import {
   conv2dBackwardInputPositions, conv2dBackwardWeightPositions, conv2dPositions, positionsApply, type PositionsOptions,
 } from './conv2d_positions.ts';
 import type { ProgramCall } from './pool.ts';
-import { getRuntime, splitRange, type WasmRuntime } from './runtime.ts';
+import { getRuntime, type WasmRuntime } from './runtime.ts';
 
 /** How a call picks its threading; tests lower the threshold and pass their own runtime to reach every path. */
 export interface ConvOptions extends BatchOptions, WinogradOptions, PositionsOptions {
@@ -82,6 +83,9 @@ function imageThreads(rt: WasmRuntime, p: Conv2dParams, opts: ConvOptions): numb
   const work = N * p.K * p.OH * p.OW * (p.C / p.groups) * p.R * p.S;
   return work >= (opts.minImageParallelWork ?? IMAGE_PARALLEL_MIN_WORK) ? T : 1;
 }
+
+/** n rounded up to whole 64-byte lines of floats (areas laid out one after another stay aligned). */
+const roundUp16 = (n: number) => Math.ceil(n / 16) * 16;
 
 function isDepthwise(p: Conv2dParams): boolean {
   return p.groups === p.C && p.K === p.C;
@@ -155,21 +159,21 @@ export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2
   const mm = { M: Kg, N: P, K: CRS, transA: false, transB: false, accumulate: false };
   const threads = imageThreads(rt, p, opts);
   if (threads > 1) {
-    // every image in memory; each thread runs im2col and the gemm of each of its images with its own scratch
+    // every image in memory; one task per image (im2col and the gemm of each group) on whichever thread is free,
+    // with that thread's column and packing scratch
     const xAll = rt.alloc(N * C * HW), yAll = rt.alloc(N * K * P);
     rt.write(xAll, x as Float32Array, 0, N * C * HW);
-    rt.runPrograms(splitRange(N, threads).map(([n0, n1]) => {
-      const col = direct ? 0 : rt.alloc(CRS * P), scratch = gemmScratch(rt, mm);
-      const calls: ProgramCall[] = [];
-      for (let n = n0; n < n1; n++) {
-        for (let g = 0; g < groups; g++) {
-          const xg = xAll + (n * C + g * Cg) * HW * 4;
-          if (!direct) calls.push(['im2col', [xg, col, ...args]]);
-          calls.push(...gemmCalls(mm, wPtr + g * Kg * CRS * 4, direct ? xg : col, yAll + (n * K + g * Kg) * P * 4, scratch));
-        }
-      }
-      return calls;
-    }));
+    const colFloats = direct ? 0 : roundUp16(CRS * P);
+    rt.runTasks(colFloats + gemmScratchFloats(mm), (local) => {
+      const col = local(0), scratch = gemmScratchAt(local(4 * colFloats), mm);
+      return Array.from({ length: N }, (_, n) => Array.from({ length: groups }, (_, g): ProgramCall[] => {
+        const xg = xAll + (n * C + g * Cg) * HW * 4;
+        return [
+          ...(direct ? [] : [['im2col', [xg, col, ...args]] as ProgramCall]),
+          ...gemmCalls(mm, wPtr + g * Kg * CRS * 4, direct ? xg : col, yAll + (n * K + g * Kg) * P * 4, scratch),
+        ];
+      }).flat());
+    });
     rt.read(yAll, N * K * P, y as Float32Array, 0);
     rt.reset(mark);
     return;
@@ -216,21 +220,21 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
   const mm = { M: CRS, N: P, K: Kg, transA: true, transB: false, accumulate: false };
   const threads = imageThreads(rt, p, opts);
   if (threads > 1) {
-    // each thread: per image and group, dcol = w_gᵀ·dy_g into its own scratch, then col2im into dx (disjoint per image)
+    // one task per image: per group, dcol = w_gᵀ·dy_g into the running thread's scratch, then col2im into dx
+    // (disjoint per image)
     const dyAll = rt.alloc(N * K * P), dxAll = rt.alloc(N * C * HW);
     rt.write(dyAll, dy as Float32Array, 0, N * K * P);
-    rt.runPrograms(splitRange(N, threads).map(([n0, n1]) => {
-      const dcol = direct ? 0 : rt.alloc(CRS * P), scratch = gemmScratch(rt, mm);
-      const calls: ProgramCall[] = [];
-      for (let n = n0; n < n1; n++) {
-        for (let g = 0; g < groups; g++) {
-          const dxg = dxAll + (n * C + g * Cg) * HW * 4;
-          calls.push(...gemmCalls(mm, wPtr + g * Kg * CRS * 4, dyAll + (n * K + g * Kg) * P * 4, direct ? dxg : dcol, scratch));
-          if (!direct) calls.push(['col2im', [dcol, dxg, ...args]]);
-        }
-      }
-      return calls;
-    }));
+    const colFloats = direct ? 0 : roundUp16(CRS * P);
+    rt.runTasks(colFloats + gemmScratchFloats(mm), (local) => {
+      const dcol = local(0), scratch = gemmScratchAt(local(4 * colFloats), mm);
+      return Array.from({ length: N }, (_, n) => Array.from({ length: groups }, (_, g): ProgramCall[] => {
+        const dxg = dxAll + (n * C + g * Cg) * HW * 4;
+        return [
+          ...gemmCalls(mm, wPtr + g * Kg * CRS * 4, dyAll + (n * K + g * Kg) * P * 4, direct ? dxg : dcol, scratch),
+          ...(direct ? [] : [['col2im', [dcol, dxg, ...args]] as ProgramCall]),
+        ];
+      }).flat());
+    });
     rt.read(dxAll, N * C * HW, dx as Float32Array, 0);
     rt.reset(mark);
     return;
