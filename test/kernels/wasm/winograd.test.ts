@@ -1,8 +1,8 @@
 /**
- * The Winograd convolutions against the reference loops of kernels/cpu: F(2×2, 3×3) (kernels/wasm/winograd.ts)
- * and the k4 s2 conv's four-phase F(3×3, 2×2) (winograd_k4s2.ts), on random sizes (odd and even, down to 1×1,
- * channel counts that do not fill a vector) with the size and channel thresholds lowered, on 1, 2 and 3 threads,
- * whole-tensor and chunked, the input gradient both ways; the vector filter transforms against their scalar
+ * The Winograd convolutions against the reference loops of kernels/cpu: F(2×2, 3×3) and F(4×4, 3×3)
+ * (kernels/wasm/winograd.ts) and the k4 s2 conv's four-phase F(3×3, 2×2) (winograd_k4s2.ts), on random sizes
+ * (odd and even, down to 1×1, channel counts that do not fill a vector) with the size and channel thresholds
+ * lowered, on 1, 2 and 3 threads, whole-tensor and chunked, F(2×2, 3×3)'s input gradient both ways; the vector filter transforms against their scalar
  * twins; and the thresholds themselves. Outputs start as NaN.
  * Tolerance: the float32 bound of helpers.ts, 2·(terms + 2)·u·S, with S the scale of the whole filter bank rather
  * than the plain sum's own magnitude. Winograd's error is normwise: each output is a combination of transformed
@@ -21,7 +21,7 @@ import {
 } from '../../../kernels/cpu/conv2d.ts';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm, type ConvOptions } from '../../../kernels/wasm/conv2d.ts';
 import { WasmRuntime } from '../../../kernels/wasm/runtime.ts';
-import { F43, SAME_3X3, winogradApplies, winogradScheme } from '../../../kernels/wasm/winograd.ts';
+import { F43, F43_MIN_SIZE, SAME_3X3, winogradApplies, winogradScheme } from '../../../kernels/wasm/winograd.ts';
 import { K4S2, k4s2Applies } from '../../../kernels/wasm/winograd_k4s2.ts';
 import { assertClose, randomF32, seeded, wasmOrSkip } from './helpers.ts';
 
@@ -202,6 +202,10 @@ test('Winograd takes 3×3 stride-1 same-size convolutions with enough channels a
   assert.not.ok(winogradApplies({ ...p, padW: 0, OW: 2 }), 'unpadded');
   assert.not.ok(winogradApplies({ ...p, dilationH: 2, padH: 2 }), 'dilated');
   assert.not.ok(winogradApplies({ ...p, R: 1, S: 1, padH: 0, padW: 0 }), '1×1');
+  assert.is(winogradScheme(p), SAME_3X3, 'F(2×2, 3×3) on small maps');
+  assert.is(winogradScheme(params(2, 16, 16, F43_MIN_SIZE, F43_MIN_SIZE)), F43, 'F(4×4, 3×3) from F43_MIN_SIZE');
+  assert.is(winogradScheme(params(2, 16, 16, F43_MIN_SIZE, F43_MIN_SIZE - 1)), SAME_3X3, 'both sides count');
+  assert.is(winogradScheme(params(2, 16, 16, 32, 32), { winograd43MinSize: Infinity }), SAME_3X3, 'F(4×4, 3×3) turned off');
 });
 
 test.run();
