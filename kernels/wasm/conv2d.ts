@@ -32,7 +32,8 @@ import type { FloatArray } from '../../src/tensor/dtype.ts';
 import {
   conv2d, conv2dBackwardInput, conv2dBackwardWeight, type Conv2dParams,
 } from '../cpu/conv2d.ts';
-import { gemmCalls, gemmPtr, gemmScratchAt, gemmScratchFloats } from './gemm.ts';
+import { gemmCalls, gemmPtr, gemmScratchAt, gemmScratchFloats, type GemmScratch } from './gemm.ts';
+import type { GemmParams } from '../cpu/gemm.ts';
 import {
   batchesImages, conv2dBackwardInputBatched, conv2dBackwardWeightBatched, conv2dBatched, type BatchOptions,
 } from './conv2d_batched.ts';
@@ -84,8 +85,21 @@ function imageThreads(rt: WasmRuntime, p: Conv2dParams, opts: ConvOptions): numb
   return work >= (opts.minImageParallelWork ?? IMAGE_PARALLEL_MIN_WORK) ? T : 1;
 }
 
-/** n rounded up to whole 64-byte lines of floats (areas laid out one after another stay aligned). */
-const roundUp16 = (n: number) => Math.ceil(n / 16) * 16;
+/**
+ * One task per image (its calls for each group, from calls(n, g, col, scratch)) handed to whichever thread is
+ * free, col (colFloats floats) and the gemm scratch being that thread's own; a thread slowed by other work takes
+ * fewer images.
+ */
+function imageTasks(
+  rt: WasmRuntime, p: Conv2dParams, colFloats: number, mm: GemmParams,
+  calls: (n: number, g: number, col: number, scratch: GemmScratch) => ProgramCall[],
+): void {
+  const colBytes = 4 * Math.ceil(colFloats / 16) * 16; // whole 64-byte lines: the scratch after it stays aligned
+  rt.runTasks(colBytes / 4 + gemmScratchFloats(mm), (local) => {
+    const col = local(0), scratch = gemmScratchAt(local(colBytes), mm);
+    return Array.from({ length: p.N }, (_, n) => Array.from({ length: p.groups }, (_, g) => calls(n, g, col, scratch)).flat());
+  });
+}
 
 function isDepthwise(p: Conv2dParams): boolean {
   return p.groups === p.C && p.K === p.C;
@@ -163,16 +177,12 @@ export function conv2dWasm(x: FloatArray, w: FloatArray, y: FloatArray, p: Conv2
     // with that thread's column and packing scratch
     const xAll = rt.alloc(N * C * HW), yAll = rt.alloc(N * K * P);
     rt.write(xAll, x as Float32Array, 0, N * C * HW);
-    const colFloats = direct ? 0 : roundUp16(CRS * P);
-    rt.runTasks(colFloats + gemmScratchFloats(mm), (local) => {
-      const col = local(0), scratch = gemmScratchAt(local(4 * colFloats), mm);
-      return Array.from({ length: N }, (_, n) => Array.from({ length: groups }, (_, g): ProgramCall[] => {
-        const xg = xAll + (n * C + g * Cg) * HW * 4;
-        return [
-          ...(direct ? [] : [['im2col', [xg, col, ...args]] as ProgramCall]),
-          ...gemmCalls(mm, wPtr + g * Kg * CRS * 4, direct ? xg : col, yAll + (n * K + g * Kg) * P * 4, scratch),
-        ];
-      }).flat());
+    imageTasks(rt, p, direct ? 0 : CRS * P, mm, (n, g, col, scratch) => {
+      const xg = xAll + (n * C + g * Cg) * HW * 4;
+      return [
+        ...(direct ? [] : [['im2col', [xg, col, ...args]] as ProgramCall]),
+        ...gemmCalls(mm, wPtr + g * Kg * CRS * 4, direct ? xg : col, yAll + (n * K + g * Kg) * P * 4, scratch),
+      ];
     });
     rt.read(yAll, N * K * P, y as Float32Array, 0);
     rt.reset(mark);
@@ -224,16 +234,12 @@ export function conv2dBackwardInputWasm(dy: FloatArray, w: FloatArray, dx: Float
     // (disjoint per image)
     const dyAll = rt.alloc(N * K * P), dxAll = rt.alloc(N * C * HW);
     rt.write(dyAll, dy as Float32Array, 0, N * K * P);
-    const colFloats = direct ? 0 : roundUp16(CRS * P);
-    rt.runTasks(colFloats + gemmScratchFloats(mm), (local) => {
-      const dcol = local(0), scratch = gemmScratchAt(local(4 * colFloats), mm);
-      return Array.from({ length: N }, (_, n) => Array.from({ length: groups }, (_, g): ProgramCall[] => {
-        const dxg = dxAll + (n * C + g * Cg) * HW * 4;
-        return [
-          ...gemmCalls(mm, wPtr + g * Kg * CRS * 4, dyAll + (n * K + g * Kg) * P * 4, direct ? dxg : dcol, scratch),
-          ...(direct ? [] : [['col2im', [dcol, dxg, ...args]] as ProgramCall]),
-        ];
-      }).flat());
+    imageTasks(rt, p, direct ? 0 : CRS * P, mm, (n, g, dcol, scratch) => {
+      const dxg = dxAll + (n * C + g * Cg) * HW * 4;
+      return [
+        ...gemmCalls(mm, wPtr + g * Kg * CRS * 4, dyAll + (n * K + g * Kg) * P * 4, direct ? dxg : dcol, scratch),
+        ...(direct ? [] : [['col2im', [dcol, dxg, ...args]] as ProgramCall]),
+      ];
     });
     rt.read(dxAll, N * C * HW, dx as Float32Array, 0);
     rt.reset(mark);

@@ -51,6 +51,16 @@ export interface KernelModuleOptions {
 export const MR = 2;
 export const NR = 16;
 
+/** winograd_module.ts's tile kernels (see there): over every tile of TH × TW per image, and over listed tiles. */
+type TileGather = (plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
+  TH: number, TW: number, mat: number, ldT: number) => void;
+type TileScatter = (mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
+  plane: number, Wp: number, planeFloats: number) => void;
+type ListedTileGather = (plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
+  tiles: number, mat: number, ldT: number) => void;
+type ListedTileScatter = (mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, tiles: number,
+  plane: number, Wp: number, planeFloats: number) => void;
+
 /** The instance's exports, as TypeScript sees them. All pointers are byte addresses. */
 export interface KernelExports extends BinaryExports, UnaryExports {
   /** C[mc×nc] (acc ? += : =) packedA · packedB; tmp: MR·NR floats of scratch for edge tiles. */
@@ -93,46 +103,31 @@ export interface KernelExports extends BinaryExports, UnaryExports {
   /** Their scalar twins (which the vector kernels call for ranges of fewer than 4 filters). */
   wgFilterScalar(w: number, kc0: number, kc1: number, KC: number, U: number): void;
   wgFilterGradScalar(dU: number, kc0: number, kc1: number, KC: number, dw: number): void;
-  wgGather_input(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
-    TH: number, TW: number, mat: number, ldT: number): void;
-  wgGather_outputGrad(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
-    TH: number, TW: number, mat: number, ldT: number): void;
-  wgScatter_output(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
-    plane: number, Wp: number, planeFloats: number): void;
-  wgScatter_inputGrad(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
-    plane: number, Wp: number, planeFloats: number): void;
+  wgGather_input: TileGather;
+  wgGather_outputGrad: TileGather;
+  wgScatter_output: TileScatter;
+  wgScatter_inputGrad: TileScatter;
   /** The same over a listed subset of tiles: `tiles` holds each tile's byte offset from its image's channel-0 plane. */
-  wgGatherListed_input(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
-    tiles: number, mat: number, ldT: number): void;
-  wgGatherListed_outputGrad(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
-    tiles: number, mat: number, ldT: number): void;
-  wgScatterListed_output(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, tiles: number,
-    plane: number, Wp: number, planeFloats: number): void;
-  wgScatterListed_inputGrad(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, tiles: number,
-    plane: number, Wp: number, planeFloats: number): void;
+  wgGatherListed_input: ListedTileGather;
+  wgGatherListed_outputGrad: ListedTileGather;
+  wgScatterListed_output: ListedTileScatter;
+  wgScatterListed_inputGrad: ListedTileScatter;
   /** Winograd F(4×4, 3×3) (winograd43_module.ts): filter transforms over 36 ξ rows, tile kernels as above, tiles 4 apart. */
   wgFilter43(w: number, kc0: number, kc1: number, KC: number, U: number): void;
   wgFilterGrad43(dU: number, kc0: number, kc1: number, KC: number, dw: number): void;
   wgFlipFilters(w: number, K: number, C: number, k0: number, k1: number, wt: number): void;
-  wgGather_input43(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
-    TH: number, TW: number, mat: number, ldT: number): void;
-  wgGather_outputGrad43(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
-    TH: number, TW: number, mat: number, ldT: number): void;
-  wgScatter_output43(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
-    plane: number, Wp: number, planeFloats: number): void;
+  wgGather_input43: TileGather;
+  wgGather_outputGrad43: TileGather;
+  wgScatter_output43: TileScatter;
   /** The four-phase F(3×3, 2×2) of the k4 s2 p1 convolution (winograd_k4s2_module.ts); tile kernels as above, tiles 3 apart. */
   phaseSplit(x: number, H: number, W: number, xp: number, Hp: number, Wp: number, C: number, pl0: number, pl1: number): void;
   phaseMerge(xp: number, H: number, W: number, dx: number, Hp: number, Wp: number, C: number, pl0: number, pl1: number): void;
   wgPhaseFilter(w: number, k0: number, k1: number, K: number, C: number, U: number): void;
   wgPhaseFilterGrad(dU: number, k0: number, k1: number, K: number, C: number, dw: number): void;
-  wgGather_phaseInput(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
-    TH: number, TW: number, mat: number, ldT: number): void;
-  wgGather_phaseOutputGrad(plane: number, Wp: number, planeFloats: number, chans: number, c0: number, c1: number, T: number,
-    TH: number, TW: number, mat: number, ldT: number): void;
-  wgScatter_phaseOutput(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
-    plane: number, Wp: number, planeFloats: number): void;
-  wgScatter_phaseInputGrad(mat: number, ldT: number, chans: number, c0: number, c1: number, T: number, TH: number, TW: number,
-    plane: number, Wp: number, planeFloats: number): void;
+  wgGather_phaseInput: TileGather;
+  wgGather_phaseOutputGrad: TileGather;
+  wgScatter_phaseOutput: TileScatter;
+  wgScatter_phaseInputGrad: TileScatter;
   /**
    * Active sites, im2col: cols[v·vStride + j·jStride] = x[n, g·Cg + c, ih, iw] (0 outside the image), j = (c·R + r)·S
    * + s, for the `count` sites at `sites` (i32 flat output indices n·OH·OW + oh·OW + ow). prm: the ACT block.

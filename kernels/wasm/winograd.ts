@@ -103,6 +103,17 @@ export function tiling(p: Conv2dParams, m: number, alpha = 4) {
   };
 }
 
+/**
+ * A filter transform (or its adjoint) run by kernel `name` over the K·C filters of a 3×3 bank, src → dst, the
+ * filters split over the threads in pieces.
+ */
+function perFilter(name: string): (rt: WasmRuntime, src: number, dst: number, p: Conv2dParams) => void {
+  return (rt, src, dst, p) => {
+    const KC = p.K * p.C;
+    rt.runPieces(KC, (a, b) => [[name, [src, a, b, KC, dst]]]);
+  };
+}
+
 /** F(2×2, 3×3): the input padded by 1 on each side; U = G·g·Gᵀ per filter. */
 export const SAME_3X3: WinogradScheme = {
   m: 2,
@@ -115,14 +126,8 @@ export const SAME_3X3: WinogradScheme = {
   fromPlanes(rt, planes, dxPtr, p, t) {
     rt.copyPlanes(planes + (t.Wp + 1) * 4, t.Hp * t.Wp, t.Wp, dxPtr, p.H * p.W, p.W, p.H, p.W, p.N * p.C);
   },
-  filter(rt, wPtr, U, p) {
-    const KC = p.K * p.C;
-    rt.runPieces(KC, (a, b) => [['wgFilter', [wPtr, a, b, KC, U]]]);
-  },
-  filterGrad(rt, dU, dwPtr, p) {
-    const KC = p.K * p.C;
-    rt.runPieces(KC, (a, b) => [['wgFilterGrad', [dU, a, b, KC, dwPtr]]]);
-  },
+  filter: perFilter('wgFilter'),
+  filterGrad: perFilter('wgFilterGrad'),
 };
 
 /**
@@ -138,14 +143,8 @@ export const F43: WinogradScheme = {
   chans: (p) => p.C,
   toPlanes: SAME_3X3.toPlanes,
   fromPlanes: SAME_3X3.fromPlanes,
-  filter(rt, wPtr, U, p) {
-    const KC = p.K * p.C;
-    rt.runPieces(KC, (a, b) => [['wgFilter43', [wPtr, a, b, KC, U]]]);
-  },
-  filterGrad(rt, dU, dwPtr, p) {
-    const KC = p.K * p.C;
-    rt.runPieces(KC, (a, b) => [['wgFilterGrad43', [dU, a, b, KC, dwPtr]]]);
-  },
+  filter: perFilter('wgFilter43'),
+  filterGrad: perFilter('wgFilterGrad43'),
 };
 
 export type WinogradPass = 'forward' | 'input' | 'weight';
