@@ -28,9 +28,13 @@ function mallocWanted(): boolean {
     Object.keys(MALLOC_TUNING).some((k) => process.env[k] === undefined);
 }
 
-/** NODE_TUNING's flags this process lacks (none where turned off). */
+/**
+ * NODE_TUNING's flags this process lacks (none where turned off, and none on Windows, where the relaunched child,
+ * detached, would get a console window of its own).
+ */
 function flagsWanted(): string[] {
-  return process.env.SPARKTS_GC === '0' ? [] : NODE_TUNING.filter((flag) => !process.execArgv.includes(flag));
+  if (process.env.SPARKTS_GC === '0' || process.platform === 'win32') return [];
+  return NODE_TUNING.filter((flag) => !process.execArgv.includes(flag));
 }
 
 /** Whether this process should re-run itself with MALLOC_TUNING or NODE_TUNING (see the header). */
