@@ -134,7 +134,8 @@ export const SAME_3X3: WinogradScheme = {
  * F(4×4, 3×3) (winograd43_module.ts has the matrices): the same convolution as SAME_3X3 with 6×6 patches of
  * tiles 4 apart, 36 gemms of a quarter of the tiles each (9/16 of F(2×2, 3×3)'s gemm flops), for maps large
  * enough that its tiles are not mostly padding (see F43_MIN_SIZE). Its input gradient always runs as a forward
- * convolution with the flipped filters (inputGradAsForward); there is no scatter-add kernel for it.
+ * convolution with the flipped filters (inputGradAsForward43): there is no scatter-add kernel for it, hence no
+ * inputGrad suffix.
  */
 export const F43: WinogradScheme = {
   m: 4,
@@ -149,7 +150,10 @@ export const F43: WinogradScheme = {
 
 export type WinogradPass = 'forward' | 'input' | 'weight';
 
-/** The scheme for pass `pass` of p (F(2×2, 3×3) or the four-phase k4 s2 one), or null where neither applies. */
+/**
+ * The scheme for pass `pass` of p (F(2×2, 3×3), F(4×4, 3×3) from F43_MIN_SIZE, or the four-phase k4 s2 one), or
+ * null where none applies.
+ */
 export function winogradScheme(p: Conv2dParams, opts: WinogradOptions = {}, pass: WinogradPass = 'forward'): WinogradScheme | null {
   if (winogradApplies(p, opts)) return Math.min(p.H, p.W) >= (opts.winograd43MinSize ?? F43_MIN_SIZE) ? F43 : SAME_3X3;
   if (k4s2Applies(p, opts, pass)) return K4S2;
