@@ -91,7 +91,6 @@ function maskedFromPlanes(rt: WasmRuntime, planes: number, planeH: number, plane
   }
 }
 
-
 /** y = the active-site conv (0 off the sites). */
 export function activeConv2dWinograd(rt: WasmRuntime, x: Float32Array, w: Float32Array, y: Float32Array, p: Conv2dParams, sites: Int32Array, active: ActiveTiles): void {
   const { N, C, K, OH, OW } = p;

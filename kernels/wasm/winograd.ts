@@ -375,7 +375,7 @@ function inputGradAsForward(rt: WasmRuntime, dy: Float32Array, w: Float32Array, 
 function inputGradAsForward43(rt: WasmRuntime, dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams, opts: WinogradOptions): void {
   const { K, C } = p;
   const mark = rt.mark();
-  const wPtr = rt.place(w, 0, K * C * 9), flipped = rt.alloc(K * C * 9), U = rt.alloc(36 * K * C);
+  const wPtr = rt.place(w, 0, K * C * 9), flipped = rt.alloc(K * C * 9), U = rt.alloc(F43.alpha ** 2 * K * C);
   rt.runPieces(K, (k0, k1) => [['wgFlipFilters', [wPtr, K, C, k0, k1, flipped]]]);
   const q = { ...p, C: K, K: C };
   F43.filter(rt, flipped, U, q);

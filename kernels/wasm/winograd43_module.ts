@@ -18,7 +18,7 @@
  */
 import type { FunctionBuilder, ModuleBuilder } from './builder.ts';
 import { forLoop } from './emit.ts';
-import { combo, emitTileGather, emitTileScatter, transpose, type TransformMatrix } from './winograd_module.ts';
+import { emitTileGather, emitTileScatter, sandwich, transpose, type TransformMatrix } from './winograd_module.ts';
 
 export const F43_BT: TransformMatrix = [
   [4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1],
@@ -51,22 +51,6 @@ function perLiveLane(f: FunctionBuilder, put: (l: number) => void): void {
   }
 }
 
-/** out[i][j] = Σ_r Σ_s L[i][r]·inp[r][s]·R[j][s], rows of L first (general coefficients, fresh v128 locals). */
-function twoSided(f: FunctionBuilder, L: TransformMatrix, inp: number[][], R: TransformMatrix): number[][] {
-  const half = L.map((row) => inp[0].map((_, s) => {
-    combo(f, row, inp.map((r) => r[s]));
-    const v = f.local('v128');
-    f.set(v);
-    return v;
-  }));
-  return half.map((h) => R.map((rRow) => {
-    combo(f, rRow, h);
-    const v = f.local('v128');
-    f.set(v);
-    return v;
-  }));
-}
-
 function emitFilters(m: ModuleBuilder): void {
   m.func('wgFilter43', FILTER_PARAMS('src', 'dst'), [], (f) => {
     f.local('i32', 'lane');
@@ -81,7 +65,7 @@ function emitFilters(m: ModuleBuilder): void {
         }
         f.set(g[Math.floor(j / 3)][j % 3]);
       }
-      const U = twoSided(f, F43_G, g, F43_G);
+      const U = sandwich(f, F43_G, g);
       const at = (xi: number) => f.get('dst').get('k').i32Const(2).i32Shl().i32Add().get('KC4').i32Const(xi).i32Mul().i32Add();
       f.get('all').if(() => {
         for (let xi = 0; xi < 36; xi++) at(xi).get(U[Math.floor(xi / 6)][xi % 6]).v128Store();
@@ -100,7 +84,7 @@ function emitFilters(m: ModuleBuilder): void {
         f.get('src').get('k').i32Const(2).i32Shl().i32Add().get('KC4').i32Const(xi).i32Mul().i32Add().v128Load();
         f.set(u[Math.floor(xi / 6)][xi % 6]);
       }
-      const dw = twoSided(f, GT, u, GT);
+      const dw = sandwich(f, GT, u);
       perLiveLane(f, (l) => {
         for (let t = 0; t < 9; t++) {
           f.get('dst').get('k').i32Const(l).i32Add().i32Const(36).i32Mul().i32Add();

@@ -1,10 +1,11 @@
 /**
  * The WebAssembly tile transforms of the Winograd convolutions (winograd.ts has the math and the driver): here
  * F(2×2, 3×3)'s, emitted for tiles 2 apart; winograd_k4s2_module.ts emits F(3×3, 2×2)'s with the same code for
- * tiles 3 apart, winograd43_module.ts F(4×4, 3×3)'s for tiles 4 apart (6×6 transforms). Tiles are numbered t = (n·TH + ty)·TW + tx over every image n, tile row ty < TH and column tx <
- * TW; with tiles m apart, tile (ty, tx) of a plane starts at row m·ty, column m·tx. A "ξ matrix" holds, for each
- * of the α² entries ξ of an α×α tile transform (α = 4, or 6), a (channels × T) matrix with rows ldT floats apart: element
- * (ξ, c, t) at mat + ((ξ·chans + c)·ldT + t)·4.
+ * tiles 3 apart, winograd43_module.ts F(4×4, 3×3)'s for tiles 4 apart (6×6 transforms). Tiles are numbered
+ * t = (n·TH + ty)·TW + tx over every image n, tile row ty < TH and column tx < TW; with tiles m apart, tile
+ * (ty, tx) of a plane starts at row m·ty, column m·tx. A "ξ matrix" holds, for each of the α² entries ξ of an α×α
+ * tile transform (α = 4, or 6), a (channels × T) matrix with rows ldT floats apart: element (ξ, c, t) at
+ * mat + ((ξ·chans + c)·ldT + t)·4.
  *
  *   wgGather_<name>(plane, Wp, planeFloats, chans, c0, c1, T, TH, TW, mat, ldT)
  *       for channels c ∈ [c0, c1) and every tile t: the a×a patch of plane (n, c) at the tile (planes
@@ -36,7 +37,7 @@ export type TransformMatrix = readonly (readonly number[])[];
  * Pushes Σ coeffs[k]·locals[k], summed left to right, or a zero vector: coefficients ±1 as adds and subtracts,
  * others (F(4×4, 3×3)'s 2, 4, 5, 8) as a multiply by the splatted constant.
  */
-export function combo(f: FunctionBuilder, coeffs: readonly number[], locals: readonly number[]): void {
+function combo(f: FunctionBuilder, coeffs: readonly number[], locals: readonly number[]): void {
   let first = true;
   coeffs.forEach((c, k) => {
     if (c === 0) return;
@@ -52,8 +53,11 @@ export function combo(f: FunctionBuilder, coeffs: readonly number[], locals: rea
   if (first) f.v128ConstF32([0, 0, 0, 0]);
 }
 
-/** out[i][j] = Σ_r Σ_s L[i][r]·L[j][s]·inp[r][s] into fresh v128 locals (rows of L first, then columns). */
-function sandwich(f: FunctionBuilder, L: TransformMatrix, inp: number[][]): number[][] {
+/**
+ * out[i][j] = Σ_r Σ_s L[i][r]·L[j][s]·inp[r][s] into fresh v128 locals (rows of L first, then columns): the tile
+ * transforms, and the filter transforms of winograd43_module.ts.
+ */
+export function sandwich(f: FunctionBuilder, L: TransformMatrix, inp: number[][]): number[][] {
   const rows = L.length, inner = L[0].length;
   const half = Array.from({ length: rows }, () => Array.from({ length: inner }, () => f.local('v128')));
   for (let i = 0; i < rows; i++) {
